@@ -1,0 +1,98 @@
+//! `ralph-mcp probe` and `ralph-mcp call`: one handshake, or one tool call, from the shell.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ralph_mcp_lifecycle::client::{McpConnection, probe};
+use ralph_mcp_session::names::{AGENT_AUTH_TOKEN_ENV, ENDPOINT_ENV};
+use serde_json::Value;
+
+/// Arguments of `probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Endpoint URL, e.g. http://127.0.0.1:8765/mcp (default: $RALPH_MCP_ENDPOINT).
+    #[arg(env = ENDPOINT_ENV)]
+    pub url: String,
+    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN).
+    #[arg(long, env = AGENT_AUTH_TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// A tool that must be listed (raw name or mcp__ralph__ alias); repeatable.
+    #[arg(long = "require", value_name = "TOOL")]
+    pub require: Vec<String>,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs `probe`; the exit code is 0 when healthy, 1 otherwise.
+pub async fn run_probe(args: ProbeArgs) -> Result<i32> {
+    match probe(
+        &args.url,
+        args.token.as_deref(),
+        &args.require,
+        Duration::from_millis(args.timeout_ms),
+    )
+    .await
+    {
+        Ok(hs) => {
+            println!(
+                "ok tools={} protocol={} latency_ms={:.3}",
+                hs.tools.len(),
+                hs.protocol_version,
+                hs.latency.as_secs_f64() * 1000.0
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("fail {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// Arguments of `call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Endpoint URL (use `-` for $RALPH_MCP_ENDPOINT).
+    pub url: String,
+    /// Tool name.
+    pub tool: String,
+    /// Arguments as a JSON object (default {}).
+    pub json: Option<String>,
+    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN).
+    #[arg(long, env = AGENT_AUTH_TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the raw JSON result instead of the text blocks.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// Runs `call`; the exit code is 0 on success, 1 when the tool returned `isError`.
+pub async fn run_call(args: CallArgs) -> Result<i32> {
+    let url = if args.url == "-" {
+        std::env::var(ENDPOINT_ENV).with_context(|| format!("`-` needs ${ENDPOINT_ENV}"))?
+    } else {
+        args.url.clone()
+    };
+    let arguments: Value = match &args.json {
+        Some(text) => serde_json::from_str(text)
+            .with_context(|| format!("tool arguments are not valid JSON: {text}"))?,
+        None => Value::Object(Default::default()),
+    };
+    let mut conn = McpConnection::connect(&url, args.token.as_deref()).await?;
+    conn.handshake().await?;
+    let result = conn.call_tool(&args.tool, arguments).await?;
+    let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    if args.raw {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        for block in result.get("content").and_then(Value::as_array).into_iter().flatten() {
+            match block.get("text").and_then(Value::as_str) {
+                Some(t) => println!("{t}"),
+                None => println!("{block}"),
+            }
+        }
+    }
+    Ok(if is_error { 1 } else { 0 })
+}

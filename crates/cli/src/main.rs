@@ -1,0 +1,59 @@
+//! The `ralph-mcp` command line: thin glue over the server and lifecycle crates.
+
+mod client_cmd;
+mod serve_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An MCP tool server and supervisor for AI coding agents.
+#[derive(Debug, Parser)]
+#[command(name = "ralph-mcp", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve one agent session over Streamable HTTP.
+    Serve(serve_cmd::ServeArgs),
+    /// Run the MCP handshake once and report the result.
+    Probe(client_cmd::ProbeArgs),
+    /// Call one tool and print its result.
+    Call(client_cmd::CallArgs),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RALPH_MCP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve_cmd::run(args).map(|()| 0),
+        Command::Probe(args) => client_runtime().and_then(|rt| rt.block_on(client_cmd::run_probe(args))),
+        Command::Call(args) => client_runtime().and_then(|rt| rt.block_on(client_cmd::run_call(args))),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            eprintln!("ralph-mcp: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

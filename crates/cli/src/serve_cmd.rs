@@ -1,0 +1,154 @@
+//! `ralph-mcp serve`: find the listener, load the session, print the banner, serve.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use ralph_mcp_server::{Server, ServerConfig};
+use ralph_mcp_session::Session;
+use ralph_mcp_session::names::AUTH_TOKEN_ENV;
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind. Anything but loopback needs --allow-remote.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 lets the kernel choose; the banner shows the result).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Workspace root; relative tool paths resolve against it.
+    #[arg(long, default_value = ".")]
+    pub workspace: PathBuf,
+    /// The agent CLI transport (claude, codex, opencode, …); shapes media delivery.
+    #[arg(long)]
+    pub agent_transport: Option<String>,
+    /// Serve on this inherited, already-listening socket instead of binding.
+    #[arg(long, value_name = "FD")]
+    pub listen_fd: Option<RawFd>,
+    /// Allow binding (and answering Host headers) beyond loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Tool calls allowed at once; the next one gets 503 at once.
+    #[arg(long, default_value_t = 32)]
+    pub max_in_flight: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Ceiling on the graceful drain after SIGTERM, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub drain_timeout_ms: u64,
+}
+
+/// The socket the server will accept on, and how it was obtained.
+fn acquire_listener(args: &ServeArgs) -> Result<(TcpListener, &'static str)> {
+    if let Some(fd) = args.listen_fd {
+        return Ok((adopt_fd(fd).with_context(|| format!("--listen-fd {fd}"))?, "listen-fd"));
+    }
+    let pid_matches = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    let fds = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    if pid_matches && fds >= 1 {
+        return Ok((adopt_fd(3).context("systemd LISTEN_FDS socket (fd 3)")?, "systemd"));
+    }
+    let ip: IpAddr = match args.host.as_str() {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        h => h
+            .parse()
+            .with_context(|| format!("--host {h} is not an IP address; use 127.0.0.1"))?,
+    };
+    if !ip.is_loopback() && !args.allow_remote {
+        bail!(
+            "refusing to listen on non-loopback address {ip}: the tools give access to the workspace; pass --allow-remote if you really mean it"
+        );
+    }
+    let addr = SocketAddr::new(ip, args.port);
+    let listener = TcpListener::bind(addr).with_context(|| {
+        format!("cannot bind {addr} (is the port already taken? use --port 0 for any free port)")
+    })?;
+    Ok((listener, "bound"))
+}
+
+fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
+    if fd < 0 {
+        bail!("file descriptor {fd} is negative");
+    }
+    // Check the descriptor is an open, listening TCP socket before adopting it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let accepting = nix::sys::socket::getsockopt(&borrowed, nix::sys::socket::sockopt::AcceptConn)
+        .with_context(|| format!("file descriptor {fd} is not an open socket"))?;
+    if !accepting {
+        bail!("socket {fd} is not listening");
+    }
+    // SAFETY: the descriptor is an open listening socket that this process
+    // inherited for exactly this purpose, and nothing else owns it.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    listener
+        .local_addr()
+        .with_context(|| format!("file descriptor {fd} is not a TCP socket"))?;
+    Ok(listener)
+}
+
+/// Runs `serve` to completion.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let session = match Session::from_env_with(|k| std::env::var(k).ok())? {
+        Some(s) => s,
+        None => {
+            let id = format!("standalone-{:016x}", rand::random::<u64>());
+            tracing::warn!(
+                "no RALPH_MCP_SESSION_FILE or RALPH_MCP_SESSION_JSON: minted a STANDALONE session with EVERY capability (session_id {id})"
+            );
+            Session::standalone(id)
+        }
+    };
+    for token in &session.unknown_capabilities {
+        tracing::warn!(capability = %token, "session names an unknown capability; it grants nothing");
+    }
+    let (listener, how) = acquire_listener(&args)?;
+    let local = listener.local_addr().context("listener has no local address")?;
+    if !local.ip().is_loopback() && !args.allow_remote {
+        bail!("the inherited socket listens on {local}, which is not loopback; pass --allow-remote to serve on it");
+    }
+    let auth_token = std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+    let config = ServerConfig {
+        auth_token,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        allow_remote: args.allow_remote,
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+    };
+    let workspace = args.workspace.clone();
+    let source = session.source.to_string();
+    let drain = session.payload.drain.clone();
+    let caps = session.capabilities.len();
+    let session_id = session.payload.session_id.clone();
+    let server = Server::new(session, &workspace, config, listener)?;
+    let state = server.state().clone();
+    eprintln!(
+        "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        workspace.display(),
+        state.registry.visible_names().len(),
+        if state.config.auth_token.is_some() { "bearer" } else { "off" },
+        state.config.max_in_flight,
+        state.config.max_body_bytes,
+        args.agent_transport.as_deref().unwrap_or("unknown"),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(server.run())?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! The lifecycle of a ralph-mcp server: the client used for preflight and probes.
+
+pub mod client;

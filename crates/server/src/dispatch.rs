@@ -1,0 +1,436 @@
+//! MCP dispatch: decode one JSON-RPC message, check the session and protocol
+//! headers, route the method, and encode the reply in one buffer.
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, StatusCode};
+use rmcp::model::{
+    Implementation, InitializeResult, ProtocolVersion, ServerCapabilities, ToolsCapability,
+};
+use serde_json::{Map, Value};
+
+use crate::registry::Lookup;
+use crate::state::{AppState, LOG_LEVELS};
+
+/// JSON-RPC error codes used here.
+pub mod code {
+    /// Invalid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a valid JSON-RPC request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Bad params (including unknown tools).
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Server-defined: saturated, unauthorized, unknown session.
+    pub const SERVER_ERROR: i64 = -32001;
+}
+
+/// What to send back.
+pub enum Reply {
+    /// A JSON body.
+    Json {
+        /// HTTP status.
+        status: StatusCode,
+        /// The serialised JSON-RPC message.
+        body: String,
+        /// Attach `Mcp-Session-Id` (initialize).
+        with_session: bool,
+    },
+    /// 202 for notifications and client responses.
+    Accepted,
+}
+
+/// Serialises a JSON-RPC error; `id` is already JSON (`null`, a number, a quoted string).
+pub fn error_body(id: &str, code: i64, message: &str) -> String {
+    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg}}}}}"#)
+}
+
+fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
+    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#)
+}
+
+fn result_body(id: &str, result: &str) -> String {
+    let mut s = String::with_capacity(result.len() + id.len() + 32);
+    s.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    s.push_str(id);
+    s.push_str(r#","result":"#);
+    s.push_str(result);
+    s.push('}');
+    s
+}
+
+fn err(status: StatusCode, id: &str, code: i64, message: &str) -> Reply {
+    Reply::Json {
+        status,
+        body: error_body(id, code, message),
+        with_session: false,
+    }
+}
+
+fn ok(id: &str, result: &str, with_session: bool) -> Reply {
+    Reply::Json {
+        status: StatusCode::OK,
+        body: result_body(id, result),
+        with_session,
+    }
+}
+
+/// Versions we answer `initialize` with: every known version that still has
+/// the handshake, back to 2024-11-05.
+pub fn supported_versions() -> impl Iterator<Item = &'static ProtocolVersion> {
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .filter(|v| v.has_initialize())
+}
+
+/// The client's version when we support it, else our latest.
+pub fn negotiate(requested: &str) -> ProtocolVersion {
+    supported_versions()
+        .find(|v| v.as_str() == requested)
+        .cloned()
+        .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
+}
+
+/// A decoded JSON-RPC message.
+struct Message {
+    id: Option<String>,
+    method: Option<String>,
+    params: Value,
+}
+
+fn decode(bytes: &[u8]) -> Result<Message, Reply> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "null",
+            code::PARSE_ERROR,
+            &format!("Parse error: body is not valid JSON ({e})"),
+        )
+    })?;
+    let mut obj = match value {
+        Value::Object(o) => o,
+        Value::Array(_) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "null",
+                code::INVALID_REQUEST,
+                "Invalid Request: JSON-RPC batches are not supported; send one message per POST",
+            ));
+        }
+        _ => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "null",
+                code::INVALID_REQUEST,
+                "Invalid Request: the body must be a JSON-RPC object",
+            ));
+        }
+    };
+    let id = match obj.remove("id") {
+        None => None,
+        Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.to_string()),
+        Some(_) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "null",
+                code::INVALID_REQUEST,
+                "Invalid Request: `id` must be a string or a number",
+            ));
+        }
+    };
+    let id_json = id.clone().unwrap_or_else(|| "null".into());
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &id_json,
+            code::INVALID_REQUEST,
+            "Invalid Request: `jsonrpc` must be \"2.0\"",
+        ));
+    }
+    let method = match obj.remove("method") {
+        None => None,
+        Some(Value::String(m)) => Some(m),
+        Some(_) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                &id_json,
+                code::INVALID_REQUEST,
+                "Invalid Request: `method` must be a string",
+            ));
+        }
+    };
+    if method.is_none() && !(obj.contains_key("result") || obj.contains_key("error")) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &id_json,
+            code::INVALID_REQUEST,
+            "Invalid Request: a message needs `method` (request or notification) or `result`/`error` (response)",
+        ));
+    }
+    let params = obj.remove("params").unwrap_or(Value::Null);
+    Ok(Message { id, method, params })
+}
+
+/// Handles one POST body.
+pub async fn handle(state: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Reply {
+    let msg = match decode(bytes) {
+        Ok(m) => m,
+        Err(reply) => {
+            state.metrics.request("invalid");
+            return reply;
+        }
+    };
+    let Some(method) = msg.method else {
+        // A response to a server request; we send none, so just accept it.
+        return Reply::Accepted;
+    };
+    state.metrics.request(metric_method(&method));
+    let Some(id) = msg.id else {
+        // Notifications (initialized, cancelled, …) need no answer.
+        return Reply::Accepted;
+    };
+    if method == "initialize" {
+        return initialize(&id, &msg.params);
+    }
+    if let Some(reply) = check_session_headers(state, headers, &id) {
+        return reply;
+    }
+    match method.as_str() {
+        "ping" => ok(&id, "{}", false),
+        "tools/list" => ok(&id, state.registry.list_result_json(), false),
+        "tools/call" => call_tool(state, &id, msg.params).await,
+        "logging/setLevel" => set_level(state, &id, &msg.params),
+        _ => err(
+            StatusCode::OK,
+            &id,
+            code::METHOD_NOT_FOUND,
+            &format!("Method not found: `{method}`"),
+        ),
+    }
+}
+
+fn metric_method(method: &str) -> &str {
+    match method {
+        "initialize" | "ping" | "tools/list" | "tools/call" | "logging/setLevel"
+        | "notifications/initialized" | "notifications/cancelled" => method,
+        _ => "other",
+    }
+}
+
+fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) -> Option<Reply> {
+    if let Some(v) = headers.get("mcp-protocol-version") {
+        let v = v.to_str().unwrap_or("");
+        if !supported_versions().any(|s| s.as_str() == v) {
+            let list: Vec<&str> = supported_versions().map(ProtocolVersion::as_str).collect();
+            return Some(err(
+                StatusCode::BAD_REQUEST,
+                id,
+                code::INVALID_REQUEST,
+                &format!(
+                    "Bad Request: unsupported MCP-Protocol-Version `{v}`; supported: {}",
+                    list.join(", ")
+                ),
+            ));
+        }
+    }
+    match headers.get("mcp-session-id").map(|v| v.as_bytes()) {
+        None => Some(err(
+            StatusCode::BAD_REQUEST,
+            id,
+            code::INVALID_REQUEST,
+            "Bad Request: missing Mcp-Session-Id header; send the id returned by initialize",
+        )),
+        Some(got) if got == state.mcp_session_id.as_bytes() => None,
+        Some(_) => Some(err(
+            StatusCode::NOT_FOUND,
+            id,
+            code::SERVER_ERROR,
+            "Session not found: this Mcp-Session-Id was not issued by this server; initialize again",
+        )),
+    }
+}
+
+fn initialize(id: &str, params: &Value) -> Reply {
+    let requested = match params.get("protocolVersion") {
+        Some(Value::String(v)) => v.as_str(),
+        Some(_) => {
+            return err(
+                StatusCode::OK,
+                id,
+                code::INVALID_PARAMS,
+                "Invalid params: `protocolVersion` must be a string such as \"2025-06-18\"",
+            );
+        }
+        None => {
+            return err(
+                StatusCode::OK,
+                id,
+                code::INVALID_PARAMS,
+                "Invalid params: initialize needs `protocolVersion`",
+            );
+        }
+    };
+    let mut capabilities = ServerCapabilities::default();
+    let mut tools = ToolsCapability::default();
+    tools.list_changed = Some(false);
+    capabilities.tools = Some(tools);
+    capabilities.logging = Some(Map::new());
+    let mut result = InitializeResult::new(capabilities);
+    result.protocol_version = negotiate(requested);
+    result.server_info = Implementation::new("ralph-mcp", env!("CARGO_PKG_VERSION"));
+    result.instructions = Some(
+        "Workspace tools for a coding agent. Paths are relative to the workspace root and must stay inside the allowed roots (see list_allowed_roots).".into(),
+    );
+    let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
+    ok(id, &body, true)
+}
+
+fn set_level(state: &AppState, id: &str, params: &Value) -> Reply {
+    let level = params.get("level").and_then(Value::as_str).unwrap_or("");
+    match LOG_LEVELS.iter().position(|l| *l == level) {
+        Some(idx) => {
+            state.set_log_level(idx as u8);
+            ok(id, "{}", false)
+        }
+        None => err(
+            StatusCode::OK,
+            id,
+            code::INVALID_PARAMS,
+            &format!(
+                "Invalid params: `level` must be one of {}",
+                LOG_LEVELS.join(", ")
+            ),
+        ),
+    }
+}
+
+async fn call_tool(state: &AppState, id: &str, params: Value) -> Reply {
+    let Value::Object(mut params) = params else {
+        return err(
+            StatusCode::OK,
+            id,
+            code::INVALID_PARAMS,
+            "Invalid params: tools/call needs an object with `name` and `arguments`",
+        );
+    };
+    let name = match params.remove("name") {
+        Some(Value::String(n)) => n,
+        _ => {
+            return err(
+                StatusCode::OK,
+                id,
+                code::INVALID_PARAMS,
+                "Invalid params: tools/call needs `name`, the tool to call",
+            );
+        }
+    };
+    let args = params.remove("arguments").unwrap_or(Value::Null);
+    let started = Instant::now();
+    let tool = match state.registry.lookup(&name) {
+        Lookup::Unknown => {
+            state.metrics.tool_call("unknown", "unknown", started.elapsed());
+            let available = state.registry.visible_names();
+            return Reply::Json {
+                status: StatusCode::OK,
+                body: error_with_data(
+                    id,
+                    code::INVALID_PARAMS,
+                    &format!(
+                        "Unknown tool: `{name}`. Available tools: {}",
+                        available.join(", ")
+                    ),
+                    serde_json::json!({ "available_tools": available }),
+                ),
+                with_session: false,
+            };
+        }
+        Lookup::Refused(e) => {
+            state
+                .metrics
+                .tool_call(ralph_mcp_session::names::canonical_tool_name(&name), "refused", started.elapsed());
+            return tool_result(id, &e.into_result());
+        }
+        Lookup::Found(tool) => tool,
+    };
+    let Some(_permit) = state.try_permit() else {
+        state.metrics.saturation_rejections.inc();
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            id,
+            code::SERVER_ERROR,
+            "server saturated: try again later",
+        );
+    };
+    state.metrics.in_flight.inc();
+    let result = state.registry.call(tool, args).await;
+    state.metrics.in_flight.dec();
+    let outcome = if result.is_error == Some(true) {
+        "error"
+    } else {
+        "ok"
+    };
+    state
+        .metrics
+        .tool_call(tool.name, outcome, started.elapsed());
+    tool_result(id, &result)
+}
+
+fn tool_result(id: &str, result: &rmcp::model::CallToolResult) -> Reply {
+    let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
+    // The discriminator belongs to 2026-07-28 only; older clients reject unknown shapes less
+    // often without it, and every version treats its absence as "complete".
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("resultType");
+        obj.entry("isError").or_insert(Value::Bool(false));
+    }
+    ok(id, &value.to_string(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn negotiation_echoes_supported_and_falls_back_to_latest() {
+        assert_eq!(negotiate("2024-11-05").as_str(), "2024-11-05");
+        assert_eq!(negotiate("2025-06-18").as_str(), "2025-06-18");
+        assert_eq!(negotiate("1999-01-01"), ProtocolVersion::LATEST_WITH_INITIALIZE);
+    }
+
+    #[test]
+    fn decode_rejects_batches_and_bad_ids() {
+        assert!(decode(b"[]").is_err());
+        assert!(decode(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).is_err());
+        assert!(decode(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#).is_err());
+        let m = decode(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).ok().unwrap();
+        assert_eq!(m.id.as_deref(), Some("\"a\""));
+    }
+
+    #[test]
+    fn bodies_are_valid_json() {
+        let v: Value = serde_json::from_str(&error_body("7", -32600, "a \"quoted\" msg")).unwrap();
+        assert_eq!(v["error"]["code"], -32600);
+        let v: Value = serde_json::from_str(&result_body("\"x\"", "{}")).unwrap();
+        assert_eq!(v["id"], "x");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn decoding_arbitrary_json_objects_never_panics(id in prop::option::of(any::<i64>()), method in prop::option::of(".{0,20}"), params in prop::option::of(".{0,20}")) {
+            let mut obj = serde_json::json!({"jsonrpc": "2.0"});
+            if let Some(id) = id { obj["id"] = id.into(); }
+            if let Some(m) = method { obj["method"] = m.into(); }
+            if let Some(p) = params { obj["params"] = p.into(); }
+            let _ = decode(obj.to_string().as_bytes());
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The HTTP surface: `/mcp` (Streamable HTTP, JSON replies), `/health`, `/metrics`,
+//! and the cross-cutting layers in front of them (Host/Origin, bearer auth).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use subtle::ConstantTimeEq;
+
+use crate::dispatch::{self, Reply};
+use crate::state::AppState;
+
+/// Builds the router with its layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mcp = Router::new()
+        .route(
+            "/mcp",
+            get(method_not_allowed)
+                .post(post_mcp)
+                .delete(method_not_allowed),
+        )
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_bearer));
+    Router::new()
+        .route("/health", get(health))
+        .merge(mcp)
+        .layer(middleware::from_fn_with_state(state.clone(), check_host_and_origin))
+        .with_state(state)
+}
+
+/// A JSON-RPC error body with an HTTP status.
+pub fn rpc_error_response(status: StatusCode, id: &str, code: i64, message: &str) -> Response {
+    let body = dispatch::error_body(id, code, message);
+    json_response(status, body, None)
+}
+
+fn json_response(status: StatusCode, body: String, session: Option<&HeaderValue>) -> Response {
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(id) = session {
+        res.headers_mut().insert("mcp-session-id", id.clone());
+    }
+    res
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host part of a `Host` header value or an origin's authority.
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        // [v6]:port
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+async fn check_host_and_origin(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !state.config.allow_remote {
+        let host_ok = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_none_or(|h| is_loopback_host(host_of(h)));
+        if !host_ok {
+            return rpc_error_response(
+                StatusCode::FORBIDDEN,
+                "null",
+                -32000,
+                "Forbidden: the Host header is not a loopback name; this server only answers requests addressed to localhost",
+            );
+        }
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, rest)| rest))
+            .map(|authority| authority.split('/').next().unwrap_or(authority))
+            .is_some_and(|authority| is_loopback_host(host_of(authority)));
+        if !ok {
+            return rpc_error_response(
+                StatusCode::FORBIDDEN,
+                "null",
+                -32000,
+                "Forbidden: Origin is not a loopback origin (DNS-rebinding protection)",
+            );
+        }
+    }
+    next.run(req).await
+}
+
+async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(expected) = &state.config.auth_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .unwrap_or("");
+        let ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+        if !ok {
+            let mut res = rpc_error_response(
+                StatusCode::UNAUTHORIZED,
+                "null",
+                -32001,
+                "Unauthorized: send `Authorization: Bearer <token>` with the token from MCP_AUTH_TOKEN",
+            );
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+    }
+    next.run(req).await
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut res = rpc_error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "null",
+        -32000,
+        &format!("{method} /mcp is not supported: this server answers POST with JSON and keeps no server-initiated stream"),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
+}
+
+async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let limit = state.config.max_body_bytes;
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return rpc_error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "null",
+                -32600,
+                &format!("request body exceeds the {limit}-byte limit; send smaller requests"),
+            );
+        }
+    };
+    match dispatch::handle(&state, &headers, &bytes).await {
+        Reply::Json {
+            status,
+            body,
+            with_session,
+        } => json_response(
+            status,
+            body,
+            with_session.then_some(&state.mcp_session_header),
+        ),
+        Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let draining = state.is_draining();
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::json!({
+        "status": if draining { "draining" } else { "healthy" },
+        "tools": state.registry.visible_names().len(),
+        "in_flight": state.in_flight(),
+        "tool_calls": state.metrics.activity_total(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    json_response(status, body.to_string(), None)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut res = Response::new(Body::from(state.metrics.render()));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for h in ["localhost:8080", "127.0.0.1:1", "[::1]:9", "127.0.0.2", "LOCALHOST"] {
+            assert!(is_loopback_host(host_of(h)), "{h}");
+        }
+        for h in ["evil.example.com", "evil.example.com:80", "10.0.0.1:5", "[2001:db8::1]:3", "localhost.evil.com"] {
+            assert!(!is_loopback_host(host_of(h)), "{h}");
+        }
+    }
+}

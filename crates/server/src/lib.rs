@@ -1,0 +1,21 @@
+//! The ralph-mcp server: Streamable HTTP transport, MCP dispatch, the capability
+//! gate and the workspace tools.
+//!
+//! Data flows `http` (layers: Host/Origin, bearer, body cap) → `dispatch`
+//! (JSON-RPC, session and protocol headers, backpressure) → `registry`
+//! (capability gate) → `tools` (confined by `paths`).
+//!
+//! This crate knows nothing of supervision: it serves one session on a listener
+//! it is handed, and exits on SIGTERM.
+
+pub mod dispatch;
+pub mod http;
+pub mod metrics;
+pub mod paths;
+pub mod registry;
+pub mod serve;
+pub mod state;
+pub mod tools;
+
+pub use serve::{ServeError, Server};
+pub use state::ServerConfig;

@@ -1,0 +1,109 @@
+//! Running the server on a listener until SIGTERM, then draining.
+
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use ralph_mcp_session::Session;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::http::router;
+use crate::paths::AllowedRoots;
+use crate::registry::Registry;
+use crate::state::{AppState, ServerConfig};
+use crate::tools::ToolContext;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The workspace is missing or unreadable.
+    #[error("workspace {path} is not usable: {source}")]
+    Workspace {
+        /// The workspace.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The listener could not be used.
+    #[error("cannot serve on the listener: {0}")]
+    Listener(std::io::Error),
+}
+
+/// A server ready to run: the state is built and the tools are listed.
+pub struct Server {
+    state: Arc<AppState>,
+    listener: StdListener,
+}
+
+impl Server {
+    /// Builds the server for `session` over `workspace` on an already-bound listener.
+    pub fn new(
+        session: Session,
+        workspace: &Path,
+        config: ServerConfig,
+        listener: StdListener,
+    ) -> Result<Self, ServeError> {
+        let workspace_err = |source| ServeError::Workspace {
+            path: workspace.display().to_string(),
+            source,
+        };
+        let meta = std::fs::metadata(workspace).map_err(workspace_err)?;
+        if !meta.is_dir() {
+            return Err(workspace_err(std::io::Error::other("not a directory")));
+        }
+        std::fs::read_dir(workspace).map_err(workspace_err)?;
+        let roots = AllowedRoots::new(workspace, session.payload.allowed_roots.as_deref())
+            .map_err(workspace_err)?;
+        let session_id = session.payload.session_id.clone();
+        let ctx = Arc::new(ToolContext {
+            session: Arc::new(session),
+            roots,
+        });
+        let registry = Registry::new(ctx);
+        let state = Arc::new(AppState::new(config, registry, &session_id));
+        Ok(Self { state, listener })
+    }
+
+    /// Shared state (for the banner).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting and lets in-flight
+    /// requests finish within the drain ceiling.
+    pub async fn run(self) -> Result<(), ServeError> {
+        self.listener
+            .set_nonblocking(true)
+            .map_err(ServeError::Listener)?;
+        let listener = TcpListener::from_std(self.listener).map_err(ServeError::Listener)?;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = router(self.state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        let mut term = signal(SignalKind::terminate()).map_err(ServeError::Listener)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Listener)?;
+        tokio::select! {
+            res = &mut server => return res.map_err(ServeError::Listener),
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        self.state.start_draining();
+        tracing::info!("signal received; draining");
+        let _ = stop_tx.send(());
+        let ceiling = self.state.config.drain_timeout;
+        if tokio::time::timeout(ceiling, &mut server).await.is_err() {
+            tracing::warn!(
+                in_flight = self.state.in_flight(),
+                "drain ceiling reached; exiting with requests still open"
+            );
+        }
+        Ok(())
+    }
+}

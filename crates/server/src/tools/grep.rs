@@ -1,0 +1,252 @@
+//! `grep_files`: ripgrep's walker, matcher and searcher, in parallel, with
+//! sorted and bounded results.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
+use ignore::WalkState;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::walk::walker;
+use super::{ToolContext, ToolError, ToolResult, json_result};
+
+fn default_dot() -> String {
+    ".".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_limit() -> usize {
+    1000
+}
+fn default_max_file_bytes() -> u64 {
+    5_000_000
+}
+
+/// Longest line text returned per match; longer lines are cut with `…`.
+const MAX_LINE_CHARS: usize = 1000;
+/// Hard bound on matches held in memory before sorting.
+const MAX_HELD: usize = 200_000;
+/// Largest context asked for.
+const MAX_CONTEXT: usize = 20;
+
+/// Arguments of `grep_files`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GrepArgs {
+    /// Regular expression (Rust regex syntax) or, with `regex: false`, a literal.
+    pub pattern: String,
+    /// File or directory to search (default ".").
+    #[serde(default = "default_dot")]
+    pub path: String,
+    /// Treat `pattern` as a regular expression (default true).
+    #[serde(default = "yes")]
+    #[schemars(default = "yes")]
+    pub regex: bool,
+    /// Match case exactly (default true).
+    #[serde(default = "yes")]
+    #[schemars(default = "yes")]
+    pub case_sensitive: bool,
+    /// Match whole words only.
+    #[serde(default)]
+    pub whole_word: bool,
+    /// Only search files matching these globs (ripgrep `-g` syntax).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Skip files matching these globs.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Lines of context before each match (max 20).
+    #[serde(default)]
+    pub context_before: usize,
+    /// Lines of context after each match (max 20).
+    #[serde(default)]
+    pub context_after: usize,
+    /// Maximum matches to return (default 1000).
+    #[serde(default = "default_limit")]
+    #[schemars(default = "default_limit")]
+    pub limit: usize,
+    /// Skip files larger than this many bytes (default 5000000).
+    #[serde(default = "default_max_file_bytes")]
+    #[schemars(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Also search files that .gitignore excludes (`.git` is always skipped).
+    #[serde(default)]
+    pub include_ignored: bool,
+}
+
+/// One matching line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrepMatch {
+    /// Path relative to the workspace.
+    pub path: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The line, without its terminator.
+    pub text: String,
+    /// Context lines before, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// Context lines after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+fn line_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let text = String::from_utf8_lossy(bytes);
+    if text.chars().count() > MAX_LINE_CHARS {
+        let cut: String = text.chars().take(MAX_LINE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text.into_owned()
+    }
+}
+
+/// Collects the matches of one file.
+struct FileSink<'a> {
+    path: &'a str,
+    matches: Vec<GrepMatch>,
+    pending_before: Vec<String>,
+    cap: usize,
+}
+
+impl Sink for FileSink<'_> {
+    type Error = std::io::Error;
+
+    fn matched(&mut self, _s: &Searcher, m: &SinkMatch<'_>) -> Result<bool, Self::Error> {
+        let first = m.line_number().unwrap_or(0);
+        // A multi-line match reports several lines at once; record each.
+        for (i, line) in m.lines().enumerate() {
+            self.matches.push(GrepMatch {
+                path: self.path.to_owned(),
+                line: first + i as u64,
+                text: line_text(line),
+                before: std::mem::take(&mut self.pending_before),
+                after: Vec::new(),
+            });
+        }
+        Ok(self.matches.len() < self.cap)
+    }
+
+    fn context(&mut self, _s: &Searcher, c: &SinkContext<'_>) -> Result<bool, Self::Error> {
+        match c.kind() {
+            grep_searcher::SinkContextKind::Before => self.pending_before.push(line_text(c.bytes())),
+            grep_searcher::SinkContextKind::After => {
+                if let Some(last) = self.matches.last_mut() {
+                    last.after.push(line_text(c.bytes()));
+                }
+            }
+            grep_searcher::SinkContextKind::Other => {}
+        }
+        Ok(true)
+    }
+}
+
+fn build_matcher(args: &GrepArgs) -> Result<RegexMatcher, ToolError> {
+    RegexMatcherBuilder::new()
+        .case_insensitive(!args.case_sensitive)
+        .word(args.whole_word)
+        .fixed_strings(!args.regex)
+        .line_terminator(Some(b'\n'))
+        .build(&args.pattern)
+        .map_err(|e| ToolError::InvalidArgs {
+            tool: "grep_files".into(),
+            message: format!(
+                "field `pattern`: not a valid regular expression: {e}; pass `regex: false` to search for the literal text"
+            ),
+        })
+}
+
+fn build_searcher(args: &GrepArgs) -> Searcher {
+    SearcherBuilder::new()
+        .line_number(true)
+        .binary_detection(BinaryDetection::quit(b'\x00'))
+        .before_context(args.context_before.min(MAX_CONTEXT))
+        .after_context(args.context_after.min(MAX_CONTEXT))
+        .build()
+}
+
+/// `grep_files`.
+pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
+    if args.pattern.is_empty() {
+        return Err(ToolError::InvalidArgs {
+            tool: "grep_files".into(),
+            message: "field `pattern` is empty; pass the text or regex to search for".into(),
+        });
+    }
+    let root = ctx.roots.resolve_existing(&args.path)?;
+    let matcher = build_matcher(&args)?;
+    let limit = args.limit.max(1);
+    let held = Mutex::new(Vec::<GrepMatch>::new());
+    let held_count = AtomicUsize::new(0);
+    let overflow = AtomicBool::new(false);
+    let files_searched = AtomicUsize::new(0);
+
+    let search_one = |searcher: &mut Searcher, path: &Path| {
+        if let Ok(meta) = path.metadata()
+            && meta.len() > args.max_file_bytes
+        {
+            return;
+        }
+        files_searched.fetch_add(1, Ordering::Relaxed);
+        let display = ctx.roots.display(path);
+        let mut sink = FileSink {
+            path: &display,
+            matches: Vec::new(),
+            pending_before: Vec::new(),
+            // No file can contribute more than `limit` lines to the first `limit`.
+            cap: limit + 1,
+        };
+        if searcher.search_path(&matcher, path, &mut sink).is_err() || sink.matches.is_empty() {
+            return;
+        }
+        let n = sink.matches.len();
+        if held_count.fetch_add(n, Ordering::Relaxed) + n > MAX_HELD {
+            overflow.store(true, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut all) = held.lock() {
+            all.extend(sink.matches);
+        }
+    };
+
+    if root.is_file() {
+        search_one(&mut build_searcher(&args), &root);
+    } else {
+        let builder = walker(&root, &args.include, &args.exclude, args.include_ignored, None)?;
+        builder.build_parallel().run(|| {
+            let mut searcher = build_searcher(&args);
+            let search_one = &search_one;
+            let overflow = &overflow;
+            Box::new(move |entry| {
+                if overflow.load(Ordering::Relaxed) {
+                    return WalkState::Quit;
+                }
+                if let Ok(entry) = entry
+                    && entry.file_type().is_some_and(|t| t.is_file())
+                {
+                    search_one(&mut searcher, entry.path());
+                }
+                WalkState::Continue
+            })
+        });
+    }
+    let mut matches = held.into_inner().unwrap_or_default();
+    matches.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+    let truncated = matches.len() > limit || overflow.load(Ordering::Relaxed);
+    matches.truncate(limit);
+    Ok(json_result(json!({
+        "pattern": args.pattern,
+        "path": args.path,
+        "matches": matches,
+        "count": matches.len(),
+        "files_searched": files_searched.load(Ordering::Relaxed),
+        "truncated": truncated,
+    })))
+}

@@ -1,0 +1,350 @@
+//! Capabilities: Ralph's vocabulary, matching rules and the default grants per drain.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// One thing a session may do. The dotted form (`workspace.read`) is canonical;
+/// the CamelCase MCP form (`WorkspaceRead`) and any mix of `.`, `-`, `_` parse too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// `workspace.read`: read files, list and search directories.
+    WorkspaceRead,
+    /// `workspace.metadata_read`: stat paths.
+    WorkspaceMetadataRead,
+    /// `workspace.write_ephemeral`: create new files and write untracked ones.
+    WorkspaceWriteEphemeral,
+    /// `workspace.write_tracked`: overwrite files that git's index tracks.
+    WorkspaceWriteTracked,
+    /// `workspace.edit`: edit, append, move, copy, create directories.
+    WorkspaceEdit,
+    /// `workspace.delete`: delete files and directories.
+    WorkspaceDelete,
+    /// `process.exec_bounded`: run policy-checked commands with a timeout.
+    ProcessExecBounded,
+    /// `process.exec_unbounded`: run raw shell commands.
+    ProcessExecUnbounded,
+    /// `git.status_read`: `git status`, `git log`, `git show`.
+    GitStatusRead,
+    /// `git.diff_read`: `git diff`.
+    GitDiffRead,
+    /// `run.report_progress`: emit progress events.
+    RunReportProgress,
+    /// `artifact.submit`: declare completion.
+    ArtifactSubmit,
+    /// `env.read`: read environment variables (redacted).
+    EnvRead,
+    /// `media.read`: read images and other media.
+    MediaRead,
+    /// `upstream.tool_use`: call tools proxied from upstream MCP servers.
+    UpstreamToolUse,
+}
+
+/// Every capability, in canonical order.
+pub const ALL_CAPABILITIES: &[Capability] = &[
+    Capability::WorkspaceRead,
+    Capability::WorkspaceMetadataRead,
+    Capability::WorkspaceWriteEphemeral,
+    Capability::WorkspaceWriteTracked,
+    Capability::WorkspaceEdit,
+    Capability::WorkspaceDelete,
+    Capability::ProcessExecBounded,
+    Capability::ProcessExecUnbounded,
+    Capability::GitStatusRead,
+    Capability::GitDiffRead,
+    Capability::RunReportProgress,
+    Capability::ArtifactSubmit,
+    Capability::EnvRead,
+    Capability::MediaRead,
+    Capability::UpstreamToolUse,
+];
+
+impl Capability {
+    /// The canonical dotted name, e.g. `workspace.write_tracked`.
+    pub fn dotted(self) -> &'static str {
+        match self {
+            Self::WorkspaceRead => "workspace.read",
+            Self::WorkspaceMetadataRead => "workspace.metadata_read",
+            Self::WorkspaceWriteEphemeral => "workspace.write_ephemeral",
+            Self::WorkspaceWriteTracked => "workspace.write_tracked",
+            Self::WorkspaceEdit => "workspace.edit",
+            Self::WorkspaceDelete => "workspace.delete",
+            Self::ProcessExecBounded => "process.exec_bounded",
+            Self::ProcessExecUnbounded => "process.exec_unbounded",
+            Self::GitStatusRead => "git.status_read",
+            Self::GitDiffRead => "git.diff_read",
+            Self::RunReportProgress => "run.report_progress",
+            Self::ArtifactSubmit => "artifact.submit",
+            Self::EnvRead => "env.read",
+            Self::MediaRead => "media.read",
+            Self::UpstreamToolUse => "upstream.tool_use",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.dotted())
+    }
+}
+
+/// Reduces a capability token to its comparison key: lower case, with `.`, `-`
+/// and `_` removed, so `workspace.write_tracked`, `WorkspaceWriteTracked` and
+/// `workspace-write-tracked` all compare equal.
+pub fn normalize_token(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| !matches!(c, '.' | '-' | '_') && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A token that names no known capability.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown capability `{0}`; known capabilities: {known}", known = known_list())]
+pub struct UnknownCapability(pub String);
+
+fn known_list() -> String {
+    ALL_CAPABILITIES
+        .iter()
+        .map(|c| c.dotted())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FromStr for Capability {
+    type Err = UnknownCapability;
+
+    fn from_str(token: &str) -> Result<Self, Self::Err> {
+        let key = normalize_token(token);
+        ALL_CAPABILITIES
+            .iter()
+            .copied()
+            .find(|c| normalize_token(c.dotted()) == key)
+            .ok_or_else(|| UnknownCapability(token.to_owned()))
+    }
+}
+
+/// What a tool needs before a session may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Exactly this capability.
+    One(Capability),
+    /// Either write capability (`WorkspaceWriteAny` / `FileWrite` in Ralph's terms).
+    AnyWrite,
+}
+
+impl Requirement {
+    /// True when `grants` satisfies this requirement.
+    pub fn is_met_by(self, grants: &CapabilitySet) -> bool {
+        match self {
+            Self::One(cap) => grants.contains(cap),
+            Self::AnyWrite => {
+                grants.contains(Capability::WorkspaceWriteEphemeral)
+                    || grants.contains(Capability::WorkspaceWriteTracked)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::One(cap) => cap.fmt(f),
+            Self::AnyWrite => f.write_str("workspace.write_ephemeral or workspace.write_tracked"),
+        }
+    }
+}
+
+/// The set of capabilities a session holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapabilitySet(BTreeSet<Capability>);
+
+impl CapabilitySet {
+    /// An empty set: nothing allowed.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Every capability.
+    pub fn all() -> Self {
+        ALL_CAPABILITIES.iter().copied().collect()
+    }
+
+    /// Parses tokens in any accepted spelling. Ralph's aliases `WorkspaceWriteAny`
+    /// and `FileWrite` grant both write capabilities. Unknown tokens are returned
+    /// separately so the caller can warn about them.
+    pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> (Self, Vec<String>) {
+        let mut set = Self::empty();
+        let mut unknown = Vec::new();
+        for token in tokens {
+            let key = normalize_token(token);
+            if key == "workspacewriteany" || key == "filewrite" {
+                set.insert(Capability::WorkspaceWriteEphemeral);
+                set.insert(Capability::WorkspaceWriteTracked);
+                continue;
+            }
+            match token.parse::<Capability>() {
+                Ok(cap) => set.insert(cap),
+                Err(_) => unknown.push(token.to_owned()),
+            }
+        }
+        (set, unknown)
+    }
+
+    /// Adds a capability.
+    pub fn insert(&mut self, cap: Capability) {
+        self.0.insert(cap);
+    }
+
+    /// True when the set holds `cap`.
+    pub fn contains(&self, cap: Capability) -> bool {
+        self.0.contains(&cap)
+    }
+
+    /// The capabilities in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = Capability> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Dotted names, sorted; the form written into session files.
+    pub fn to_dotted(&self) -> Vec<String> {
+        self.iter().map(|c| c.dotted().to_owned()).collect()
+    }
+
+    /// Number of capabilities held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is allowed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<Capability> for CapabilitySet {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+/// The default grants for a drain (DESIGN §4). Unknown drains get the base grants.
+/// `upstream_configured` adds `upstream.tool_use` for every drain except commit.
+pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
+    use Capability::*;
+    let mut set: CapabilitySet = [
+        WorkspaceRead,
+        WorkspaceMetadataRead,
+        GitStatusRead,
+        GitDiffRead,
+        ArtifactSubmit,
+        ProcessExecBounded,
+        MediaRead,
+    ]
+    .into_iter()
+    .collect();
+    let drain_key = normalize_token(drain);
+    let extra: &[Capability] = match drain_key.as_str() {
+        "review" | "analysis" => &[RunReportProgress],
+        "commit" => &[RunReportProgress, WorkspaceWriteEphemeral],
+        "development" | "fix" => &[
+            WorkspaceWriteEphemeral,
+            WorkspaceWriteTracked,
+            WorkspaceEdit,
+            WorkspaceDelete,
+            RunReportProgress,
+            EnvRead,
+            ProcessExecUnbounded,
+        ],
+        _ => &[],
+    };
+    for cap in extra {
+        set.insert(*cap);
+    }
+    if upstream_configured && drain_key != "commit" {
+        set.insert(UpstreamToolUse);
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn camel_dotted_and_dashed_forms_match() {
+        for token in [
+            "workspace.write_tracked",
+            "WorkspaceWriteTracked",
+            "workspace-write-tracked",
+            "WORKSPACE_WRITE_TRACKED",
+        ] {
+            assert_eq!(
+                token.parse::<Capability>().unwrap(),
+                Capability::WorkspaceWriteTracked,
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn write_any_aliases_grant_both_write_capabilities() {
+        for alias in ["WorkspaceWriteAny", "FileWrite", "file_write"] {
+            let (set, unknown) = CapabilitySet::parse_tokens([alias]);
+            assert!(unknown.is_empty());
+            assert!(set.contains(Capability::WorkspaceWriteEphemeral));
+            assert!(set.contains(Capability::WorkspaceWriteTracked));
+        }
+    }
+
+    #[test]
+    fn any_write_requirement_is_met_by_either_write_capability() {
+        let (eph, _) = CapabilitySet::parse_tokens(["workspace.write_ephemeral"]);
+        let (tracked, _) = CapabilitySet::parse_tokens(["workspace.write_tracked"]);
+        let (read, _) = CapabilitySet::parse_tokens(["workspace.read"]);
+        assert!(Requirement::AnyWrite.is_met_by(&eph));
+        assert!(Requirement::AnyWrite.is_met_by(&tracked));
+        assert!(!Requirement::AnyWrite.is_met_by(&read));
+    }
+
+    #[test]
+    fn unknown_tokens_are_reported_not_granted() {
+        let (set, unknown) = CapabilitySet::parse_tokens(["workspace.read", "root.everything"]);
+        assert_eq!(set.len(), 1);
+        assert_eq!(unknown, vec!["root.everything".to_owned()]);
+    }
+
+    #[test]
+    fn drain_grants_follow_the_design_table() {
+        let commit = default_grants("commit", true);
+        assert!(commit.contains(Capability::WorkspaceWriteEphemeral));
+        assert!(!commit.contains(Capability::WorkspaceWriteTracked));
+        assert!(!commit.contains(Capability::UpstreamToolUse));
+        let review = default_grants("review", false);
+        assert!(review.contains(Capability::RunReportProgress));
+        assert!(!review.contains(Capability::WorkspaceWriteEphemeral));
+        let dev = default_grants("development", true);
+        assert!(dev.contains(Capability::WorkspaceWriteTracked));
+        assert!(dev.contains(Capability::ProcessExecUnbounded));
+        assert!(dev.contains(Capability::UpstreamToolUse));
+        assert!(!default_grants("development", false).contains(Capability::UpstreamToolUse));
+    }
+
+    proptest! {
+        #[test]
+        fn every_capability_round_trips_through_any_spelling(idx in 0..ALL_CAPABILITIES.len(), upper in any::<bool>(), sep in prop::sample::select(vec!['.', '-', '_'])) {
+            let cap = ALL_CAPABILITIES[idx];
+            let mut token: String = cap.dotted().chars().map(|c| if c == '.' || c == '_' { sep } else { c }).collect();
+            if upper { token = token.to_uppercase(); }
+            prop_assert_eq!(token.parse::<Capability>().unwrap(), cap);
+        }
+
+        #[test]
+        fn parsing_arbitrary_tokens_never_panics(tokens in prop::collection::vec(".{0,40}", 0..8)) {
+            let (set, unknown) = CapabilitySet::parse_tokens(tokens.iter().map(String::as_str));
+            prop_assert!(set.len() + unknown.len() <= tokens.len() * 2);
+        }
+    }
+}

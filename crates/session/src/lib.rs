@@ -1,0 +1,11 @@
+//! Session data shared by the ralph-mcp server and lifecycle.
+//!
+//! Pure data: the session payload (DESIGN §2), capabilities and drains (§4), and the
+//! names that form the contract with Ralph Workflow. No network, no processes.
+
+pub mod capability;
+pub mod names;
+pub mod session;
+
+pub use capability::{Capability, CapabilitySet, Requirement, default_grants};
+pub use session::{Session, SessionError, SessionSource};

@@ -1,0 +1,50 @@
+//! Names that form the contract with Ralph Workflow: environment variables and tool aliases.
+
+/// Path of the session file the server reads (wins over [`SESSION_JSON_ENV`]).
+pub const SESSION_FILE_ENV: &str = "RALPH_MCP_SESSION_FILE";
+/// Inline session JSON.
+pub const SESSION_JSON_ENV: &str = "RALPH_MCP_SESSION_JSON";
+/// Bearer token that switches on auth in the server.
+pub const AUTH_TOKEN_ENV: &str = "MCP_AUTH_TOKEN";
+/// Endpoint URL handed to the agent.
+pub const ENDPOINT_ENV: &str = "RALPH_MCP_ENDPOINT";
+/// Run id handed to the agent.
+pub const RUN_ID_ENV: &str = "RALPH_MCP_RUN_ID";
+/// Label scope handed to the agent.
+pub const AGENT_LABEL_SCOPE_ENV: &str = "RALPH_AGENT_LABEL_SCOPE";
+/// Bearer token handed to the agent when auth is on.
+pub const AGENT_AUTH_TOKEN_ENV: &str = "RALPH_MCP_AUTH_TOKEN";
+/// Preflight budget for the lifecycle, in milliseconds.
+pub const PREFLIGHT_TIMEOUT_ENV: &str = "RALPH_MCP_PREFLIGHT_TIMEOUT_MS";
+/// Bound on one probe, in milliseconds.
+pub const PROBE_TIMEOUT_ENV: &str = "RALPH_MCP_PROBE_TIMEOUT_MS";
+/// Interval between supervision probes, in milliseconds.
+pub const SUPERVISION_INTERVAL_ENV: &str = "RALPH_MCP_SUPERVISION_INTERVAL_MS";
+/// Upstream MCP servers as a JSON list.
+pub const UPSTREAM_CONFIG_ENV: &str = "RALPH_UPSTREAM_MCP_CONFIG";
+
+/// The MCP server name agents know us by.
+pub const SERVER_NAME: &str = "ralph";
+/// Prefix of the Claude-style alias every tool is also listed under.
+pub const ALIAS_PREFIX: &str = "mcp__ralph__";
+
+/// Strips the `mcp__ralph__` alias prefix, if present.
+pub fn canonical_tool_name(name: &str) -> &str {
+    name.strip_prefix(ALIAS_PREFIX).unwrap_or(name)
+}
+
+/// The `mcp__ralph__<name>` alias of a tool.
+pub fn tool_alias(name: &str) -> String {
+    format!("{ALIAS_PREFIX}{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_round_trips() {
+        assert_eq!(canonical_tool_name(&tool_alias("read_file")), "read_file");
+        assert_eq!(canonical_tool_name("read_file"), "read_file");
+    }
+}
