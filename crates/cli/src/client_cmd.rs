@@ -83,11 +83,19 @@ pub async fn run_call(args: CallArgs) -> Result<i32> {
     let mut conn = McpConnection::connect(&url, args.token.as_deref()).await?;
     conn.handshake().await?;
     let result = conn.call_tool(&args.tool, arguments).await?;
-    let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    let is_error = result
+        .get("isError")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if args.raw {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        for block in result.get("content").and_then(Value::as_array).into_iter().flatten() {
+        for block in result
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match block.get("text").and_then(Value::as_str) {
                 Some(t) => println!("{t}"),
                 None => println!("{block}"),

@@ -46,8 +46,12 @@ fn main() -> ExitCode {
     init_tracing();
     let outcome = match cli.command {
         Command::Serve(args) => serve_cmd::run(args).map(|()| 0),
-        Command::Probe(args) => client_runtime().and_then(|rt| rt.block_on(client_cmd::run_probe(args))),
-        Command::Call(args) => client_runtime().and_then(|rt| rt.block_on(client_cmd::run_call(args))),
+        Command::Probe(args) => {
+            client_runtime().and_then(|rt| rt.block_on(client_cmd::run_probe(args)))
+        }
+        Command::Call(args) => {
+            client_runtime().and_then(|rt| rt.block_on(client_cmd::run_call(args)))
+        }
     };
     match outcome {
         Ok(code) => ExitCode::from(code as u8),

@@ -46,7 +46,10 @@ pub struct ServeArgs {
 /// The socket the server will accept on, and how it was obtained.
 fn acquire_listener(args: &ServeArgs) -> Result<(TcpListener, &'static str)> {
     if let Some(fd) = args.listen_fd {
-        return Ok((adopt_fd(fd).with_context(|| format!("--listen-fd {fd}"))?, "listen-fd"));
+        return Ok((
+            adopt_fd(fd).with_context(|| format!("--listen-fd {fd}"))?,
+            "listen-fd",
+        ));
     }
     let pid_matches = std::env::var("LISTEN_PID")
         .ok()
@@ -57,7 +60,10 @@ fn acquire_listener(args: &ServeArgs) -> Result<(TcpListener, &'static str)> {
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(0);
     if pid_matches && fds >= 1 {
-        return Ok((adopt_fd(3).context("systemd LISTEN_FDS socket (fd 3)")?, "systemd"));
+        return Ok((
+            adopt_fd(3).context("systemd LISTEN_FDS socket (fd 3)")?,
+            "systemd",
+        ));
     }
     let ip: IpAddr = match args.host.as_str() {
         "localhost" => IpAddr::from([127, 0, 0, 1]),
@@ -113,9 +119,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!(capability = %token, "session names an unknown capability; it grants nothing");
     }
     let (listener, how) = acquire_listener(&args)?;
-    let local = listener.local_addr().context("listener has no local address")?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
     if !local.ip().is_loopback() && !args.allow_remote {
-        bail!("the inherited socket listens on {local}, which is not loopback; pass --allow-remote to serve on it");
+        bail!(
+            "the inherited socket listens on {local}, which is not loopback; pass --allow-remote to serve on it"
+        );
     }
     let auth_token = std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty());
     let config = ServerConfig {
@@ -138,7 +148,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         std::process::id(),
         workspace.display(),
         state.registry.visible_names().len(),
-        if state.config.auth_token.is_some() { "bearer" } else { "off" },
+        if state.config.auth_token.is_some() {
+            "bearer"
+        } else {
+            "off"
+        },
         state.config.max_in_flight,
         state.config.max_body_bytes,
         args.agent_transport.as_deref().unwrap_or("unknown"),

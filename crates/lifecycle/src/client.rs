@@ -136,12 +136,13 @@ impl McpConnection {
                 source,
             })?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Transport {
-                endpoint: url.into(),
-                message: e.to_string(),
-            })?;
+        let (sender, conn) =
+            http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| ClientError::Transport {
+                    endpoint: url.into(),
+                    message: e.to_string(),
+                })?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -155,7 +156,12 @@ impl McpConnection {
     }
 
     /// Posts one JSON-RPC message; returns the result of a request, or `Null` for a notification.
-    pub async fn rpc(&mut self, method: &str, params: Value, notify: bool) -> Result<Value, ClientError> {
+    pub async fn rpc(
+        &mut self,
+        method: &str,
+        params: Value,
+        notify: bool,
+    ) -> Result<Value, ClientError> {
         let mut msg = json!({"jsonrpc": "2.0", "method": method, "params": params});
         if !notify {
             msg["id"] = json!(self.next_id);
@@ -186,7 +192,11 @@ impl McpConnection {
                 message: e.to_string(),
             })?;
         let status = res.status();
-        if let Some(sid) = res.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        if let Some(sid) = res
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
             self.session_id = Some(sid.to_owned());
         }
         let is_sse = res
@@ -229,10 +239,13 @@ impl McpConnection {
                 message: err.to_string(),
             });
         }
-        value.get("result").cloned().ok_or_else(|| ClientError::Protocol {
-            method: method.into(),
-            message: "reply has no result".into(),
-        })
+        value
+            .get("result")
+            .cloned()
+            .ok_or_else(|| ClientError::Protocol {
+                method: method.into(),
+                message: "reply has no result".into(),
+            })
     }
 
     /// `initialize` → `notifications/initialized` → `tools/list`.
@@ -249,7 +262,8 @@ impl McpConnection {
                 false,
             )
             .await?;
-        self.rpc("notifications/initialized", json!({}), true).await?;
+        self.rpc("notifications/initialized", json!({}), true)
+            .await?;
         let list = self.rpc("tools/list", json!({}), false).await?;
         let tools = list
             .get("tools")
@@ -274,8 +288,12 @@ impl McpConnection {
 
     /// Calls a tool (after [`Self::handshake`]).
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, ClientError> {
-        self.rpc("tools/call", json!({"name": name, "arguments": arguments}), false)
-            .await
+        self.rpc(
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+            false,
+        )
+        .await
     }
 }
 
@@ -339,6 +357,9 @@ mod tests {
         let listed = vec!["mcp__ralph__read_file".to_owned(), "grep_files".to_owned()];
         assert!(missing_tools(&listed, &["read_file".into()]).is_empty());
         assert!(missing_tools(&listed, &["mcp__ralph__grep_files".into()]).is_empty());
-        assert_eq!(missing_tools(&listed, &["write_file".into()]), vec!["write_file"]);
+        assert_eq!(
+            missing_tools(&listed, &["write_file".into()]),
+            vec!["write_file"]
+        );
     }
 }

@@ -49,7 +49,9 @@ pub fn error_body(id: &str, code: i64, message: &str) -> String {
 
 fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
     let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#)
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
+    )
 }
 
 fn result_body(id: &str, result: &str) -> String {
@@ -214,8 +216,13 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Repl
 
 fn metric_method(method: &str) -> &str {
     match method {
-        "initialize" | "ping" | "tools/list" | "tools/call" | "logging/setLevel"
-        | "notifications/initialized" | "notifications/cancelled" => method,
+        "initialize"
+        | "ping"
+        | "tools/list"
+        | "tools/call"
+        | "logging/setLevel"
+        | "notifications/initialized"
+        | "notifications/cancelled" => method,
         _ => "other",
     }
 }
@@ -331,7 +338,9 @@ async fn call_tool(state: &AppState, id: &str, params: Value) -> Reply {
     let started = Instant::now();
     let tool = match state.registry.lookup(&name) {
         Lookup::Unknown => {
-            state.metrics.tool_call("unknown", "unknown", started.elapsed());
+            state
+                .metrics
+                .tool_call("unknown", "unknown", started.elapsed());
             let available = state.registry.visible_names();
             return Reply::Json {
                 status: StatusCode::OK,
@@ -348,9 +357,11 @@ async fn call_tool(state: &AppState, id: &str, params: Value) -> Reply {
             };
         }
         Lookup::Refused(e) => {
-            state
-                .metrics
-                .tool_call(ralph_mcp_session::names::canonical_tool_name(&name), "refused", started.elapsed());
+            state.metrics.tool_call(
+                ralph_mcp_session::names::canonical_tool_name(&name),
+                "refused",
+                started.elapsed(),
+            );
             return tool_result(id, &e.into_result());
         }
         Lookup::Found(tool) => tool,
@@ -398,7 +409,10 @@ mod tests {
     fn negotiation_echoes_supported_and_falls_back_to_latest() {
         assert_eq!(negotiate("2024-11-05").as_str(), "2024-11-05");
         assert_eq!(negotiate("2025-06-18").as_str(), "2025-06-18");
-        assert_eq!(negotiate("1999-01-01"), ProtocolVersion::LATEST_WITH_INITIALIZE);
+        assert_eq!(
+            negotiate("1999-01-01"),
+            ProtocolVersion::LATEST_WITH_INITIALIZE
+        );
     }
 
     #[test]
@@ -406,7 +420,9 @@ mod tests {
         assert!(decode(b"[]").is_err());
         assert!(decode(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).is_err());
         assert!(decode(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#).is_err());
-        let m = decode(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).ok().unwrap();
+        let m = decode(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#)
+            .ok()
+            .unwrap();
         assert_eq!(m.id.as_deref(), Some("\"a\""));
     }
 

@@ -25,11 +25,17 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(method_not_allowed),
         )
         .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_bearer));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_bearer,
+        ));
     Router::new()
         .route("/health", get(health))
         .merge(mcp)
-        .layer(middleware::from_fn_with_state(state.clone(), check_host_and_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            check_host_and_origin,
+        ))
         .with_state(state)
 }
 
@@ -141,7 +147,9 @@ async fn method_not_allowed(method: Method) -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         "null",
         -32000,
-        &format!("{method} /mcp is not supported: this server answers POST with JSON and keeps no server-initiated stream"),
+        &format!(
+            "{method} /mcp is not supported: this server answers POST with JSON and keeps no server-initiated stream"
+        ),
     );
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -207,10 +215,22 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_recognised() {
-        for h in ["localhost:8080", "127.0.0.1:1", "[::1]:9", "127.0.0.2", "LOCALHOST"] {
+        for h in [
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:9",
+            "127.0.0.2",
+            "LOCALHOST",
+        ] {
             assert!(is_loopback_host(host_of(h)), "{h}");
         }
-        for h in ["evil.example.com", "evil.example.com:80", "10.0.0.1:5", "[2001:db8::1]:3", "localhost.evil.com"] {
+        for h in [
+            "evil.example.com",
+            "evil.example.com:80",
+            "10.0.0.1:5",
+            "[2001:db8::1]:3",
+            "localhost.evil.com",
+        ] {
             assert!(!is_loopback_host(host_of(h)), "{h}");
         }
     }

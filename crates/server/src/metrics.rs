@@ -66,18 +66,27 @@ impl Metrics {
         let mut registry = Registry::with_prefix("ralph_mcp");
         let requests = Family::<MethodLabels, Counter>::default();
         let tool_calls = Family::<ToolLabels, Counter>::default();
-        let tool_latency =
-            Family::<ToolName, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let tool_latency = Family::<ToolName, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let in_flight = Gauge::default();
         let saturation_rejections = Counter::default();
         registry.register("requests", "JSON-RPC requests by method", requests.clone());
-        registry.register("tool_calls", "Tool calls by tool and outcome", tool_calls.clone());
+        registry.register(
+            "tool_calls",
+            "Tool calls by tool and outcome",
+            tool_calls.clone(),
+        );
         registry.register(
             "tool_call_duration_seconds",
             "Tool call latency",
             tool_latency.clone(),
         );
-        registry.register("tool_calls_in_flight", "Tool calls running now", in_flight.clone());
+        registry.register(
+            "tool_calls_in_flight",
+            "Tool calls running now",
+            in_flight.clone(),
+        );
         registry.register(
             "saturation_rejections",
             "Tool calls refused with 503 because the server was saturated",

@@ -236,11 +236,23 @@ mod tests {
     #[test]
     fn relative_and_absolute_inside_paths_resolve() {
         let f = fixture();
-        assert_eq!(f.roots.resolve_existing("sub/a.txt").unwrap(), f.ws.join("sub/a.txt"));
+        assert_eq!(
+            f.roots.resolve_existing("sub/a.txt").unwrap(),
+            f.ws.join("sub/a.txt")
+        );
         let abs = f.ws.join("sub/a.txt");
-        assert_eq!(f.roots.resolve_existing(abs.to_str().unwrap()).unwrap(), abs);
-        assert_eq!(f.roots.resolve_existing("link-in").unwrap(), f.ws.join("sub/a.txt"));
-        assert_eq!(f.roots.resolve("sub/new/file.txt").unwrap(), f.ws.join("sub/new/file.txt"));
+        assert_eq!(
+            f.roots.resolve_existing(abs.to_str().unwrap()).unwrap(),
+            abs
+        );
+        assert_eq!(
+            f.roots.resolve_existing("link-in").unwrap(),
+            f.ws.join("sub/a.txt")
+        );
+        assert_eq!(
+            f.roots.resolve("sub/new/file.txt").unwrap(),
+            f.ws.join("sub/new/file.txt")
+        );
     }
 
     #[test]
@@ -256,7 +268,10 @@ mod tests {
         ] {
             let err = f.roots.resolve(raw).unwrap_err();
             assert!(
-                matches!(err, PathError::Outside { .. } | PathError::DanglingSymlink(_)),
+                matches!(
+                    err,
+                    PathError::Outside { .. } | PathError::DanglingSymlink(_)
+                ),
                 "{raw}: {err}"
             );
         }
@@ -287,9 +302,12 @@ mod tests {
         let f = fixture();
         let roots = AllowedRoots::new(&f.ws, Some(&[f.ws.join("sub")])).unwrap();
         assert!(roots.resolve("sub/a.txt").is_ok());
-        assert!(matches!(roots.resolve("link-in"), Ok(_)));
+        assert!(roots.resolve("link-in").is_ok());
         std::fs::write(f.ws.join("top.txt"), "t").unwrap();
-        assert!(matches!(roots.resolve("top.txt"), Err(PathError::Outside { .. })));
+        assert!(matches!(
+            roots.resolve("top.txt"),
+            Err(PathError::Outside { .. })
+        ));
     }
 
     proptest! {

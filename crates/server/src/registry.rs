@@ -37,7 +37,11 @@ impl Registry {
             .collect();
         let mut listed: Vec<Tool> = Vec::new();
         for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
-            listed.push(Tool::new(tool.name, tool.description, tool.input_schema.clone()));
+            listed.push(Tool::new(
+                tool.name,
+                tool.description,
+                tool.input_schema.clone(),
+            ));
         }
         for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
             listed.push(Tool::new(

@@ -39,7 +39,14 @@ impl Default for ServerConfig {
 
 /// MCP log levels in severity order (RFC 5424 names).
 pub const LOG_LEVELS: [&str; 8] = [
-    "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
 ];
 
 /// State shared by every request.
@@ -125,6 +132,10 @@ mod tests {
     fn session_id_is_stable_and_distinct() {
         assert_eq!(derive_mcp_session_id("a"), derive_mcp_session_id("a"));
         assert_ne!(derive_mcp_session_id("a"), derive_mcp_session_id("b"));
-        assert!(derive_mcp_session_id("a").chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(
+            derive_mcp_session_id("a")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+        );
     }
 }

@@ -83,7 +83,9 @@ pub enum SessionError {
         source: std::io::Error,
     },
     /// The payload is not a JSON object of the expected shape.
-    #[error("malformed session in {origin}: {message}; expected a JSON object such as {{\"session_id\":\"s1\",\"run_id\":\"r1\",\"drain\":\"development\",\"capabilities\":[\"workspace.read\"]}}")]
+    #[error(
+        "malformed session in {origin}: {message}; expected a JSON object such as {{\"session_id\":\"s1\",\"run_id\":\"r1\",\"drain\":\"development\",\"capabilities\":[\"workspace.read\"]}}"
+    )]
     Malformed {
         /// Which source was malformed.
         origin: String,
@@ -110,7 +112,10 @@ pub struct Session {
 
 impl Session {
     /// Builds a session from a payload.
-    pub fn from_payload(payload: SessionPayload, source: SessionSource) -> Result<Self, SessionError> {
+    pub fn from_payload(
+        payload: SessionPayload,
+        source: SessionSource,
+    ) -> Result<Self, SessionError> {
         if let Some(roots) = &payload.allowed_roots
             && let Some(bad) = roots.iter().find(|r| !r.is_absolute())
         {
@@ -176,7 +181,9 @@ impl Session {
 
     /// Loads the session the way `serve` does: `RALPH_MCP_SESSION_FILE` wins, then
     /// `RALPH_MCP_SESSION_JSON`; with neither, `Ok(None)` so the caller can mint one.
-    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SessionError> {
+    pub fn from_env_with(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, SessionError> {
         if let Some(path) = get(SESSION_FILE_ENV).filter(|p| !p.is_empty()) {
             return Self::from_file(Path::new(&path)).map(Some);
         }
@@ -224,8 +231,8 @@ mod tests {
     fn malformed_payload_names_the_source() {
         let err = Session::from_json("[1,2]", SessionSource::InlineJson).unwrap_err();
         assert!(err.to_string().contains("RALPH_MCP_SESSION_JSON"), "{err}");
-        let err = Session::from_json(r#"{"capabilities":"x"}"#, SessionSource::InlineJson)
-            .unwrap_err();
+        let err =
+            Session::from_json(r#"{"capabilities":"x"}"#, SessionSource::InlineJson).unwrap_err();
         assert!(err.to_string().contains("malformed session"), "{err}");
     }
 
@@ -249,8 +256,11 @@ mod tests {
 
     #[test]
     fn relative_allowed_root_is_rejected() {
-        let err = Session::from_json(r#"{"allowed_roots":["rel/dir"]}"#, SessionSource::InlineJson)
-            .unwrap_err();
+        let err = Session::from_json(
+            r#"{"allowed_roots":["rel/dir"]}"#,
+            SessionSource::InlineJson,
+        )
+        .unwrap_err();
         assert!(matches!(err, SessionError::RelativeRoot(_)));
     }
 }

@@ -42,7 +42,8 @@ pub fn schema_of<A: schemars::JsonSchema>() -> Arc<JsonObject> {
     };
     obj.remove("$schema");
     obj.remove("title");
-    obj.entry("type").or_insert_with(|| Value::String("object".into()));
+    obj.entry("type")
+        .or_insert_with(|| Value::String("object".into()));
     obj.entry("properties")
         .or_insert_with(|| Value::Object(Default::default()));
     Arc::new(obj)
@@ -69,24 +70,69 @@ use Requirement::One;
 /// Every built-in tool, in listing order.
 pub fn builtin_tools() -> Vec<ToolDef> {
     vec![
-        tool!("read_file", One(WorkspaceRead), read::ReadFileArgs, read::read_file,
-            "Read a file as text. Required: path. Optional partial reads (mutually exclusive groups): line_start/line_end (1-based, inclusive), offset/limit (bytes), head/tail (N lines). Partial reads return JSON with total_lines/returned_lines or total_bytes/returned_bytes and truncated; a whole read up to max_bytes returns plain text. expected_content_hash fails closed when the file changed."),
-        tool!("read_multiple_files", One(WorkspaceRead), read::ReadMultipleArgs, read::read_multiple_files,
-            "Read several text files in one call. Pass paths (list of strings) or items ({path, line_start, line_end}). Returns JSON with per-file ok/content or ok/error; one failure never fails the batch."),
-        tool!("stat_path", One(WorkspaceMetadataRead), read::StatArgs, read::stat_path,
-            "Describe a path: type ('file'|'dir'|'missing'), size_bytes, created_unix, modified_unix and mode, as JSON."),
-        tool!("list_allowed_roots", One(WorkspaceRead), read::NoArgs, read::list_allowed_roots,
-            "List the workspace root and the allowed roots every path must stay inside. No parameters."),
-        tool!("list_directory", One(WorkspaceRead), list::ListDirectoryArgs, list::list_directory,
-            "List the entries of a directory, sorted, as '[DIR] path' / '[FILE] path' lines. recursive=true lists the subtree. Respects .gitignore (include_ignored opts out) and always skips .git."),
-        tool!("list_directory_recursive", One(WorkspaceRead), list::RecursiveArgs, list::list_directory_recursive,
-            "List a directory's whole subtree, indented and sorted, bounded to 10000 entries and 50 levels. Respects .gitignore (include_ignored opts out) and always skips .git."),
-        tool!("directory_tree", One(WorkspaceRead), list::TreeArgs, list::directory_tree,
-            "Return a directory's subtree as JSON: [{name, type: 'file'|'directory', children}]. max_depth limits depth; exclude_patterns leaves globs out. Respects .gitignore and always skips .git."),
-        tool!("search_files", One(WorkspaceRead), list::SearchFilesArgs, list::search_files,
-            "Find files by glob under path. A pattern without '/' matches file names at any depth ('*.rs'); with '/' it matches the relative path ('src/**/*.rs'). Sorted, bounded by limit, with truncated set when cut."),
-        tool!("grep_files", One(WorkspaceRead), grep::GrepArgs, grep::grep_files,
-            "Search file contents with ripgrep's engine. pattern is a regex (regex=false for a literal); case_sensitive, whole_word, include/exclude globs, context_before/context_after, limit and max_file_bytes. Respects .gitignore (include_ignored opts out). Returns JSON matches [{path, line, text}] sorted by path and line, with truncated set when cut."),
+        tool!(
+            "read_file",
+            One(WorkspaceRead),
+            read::ReadFileArgs,
+            read::read_file,
+            "Read a file as text. Required: path. Optional partial reads (mutually exclusive groups): line_start/line_end (1-based, inclusive), offset/limit (bytes), head/tail (N lines). Partial reads return JSON with total_lines/returned_lines or total_bytes/returned_bytes and truncated; a whole read up to max_bytes returns plain text. expected_content_hash fails closed when the file changed."
+        ),
+        tool!(
+            "read_multiple_files",
+            One(WorkspaceRead),
+            read::ReadMultipleArgs,
+            read::read_multiple_files,
+            "Read several text files in one call. Pass paths (list of strings) or items ({path, line_start, line_end}). Returns JSON with per-file ok/content or ok/error; one failure never fails the batch."
+        ),
+        tool!(
+            "stat_path",
+            One(WorkspaceMetadataRead),
+            read::StatArgs,
+            read::stat_path,
+            "Describe a path: type ('file'|'dir'|'missing'), size_bytes, created_unix, modified_unix and mode, as JSON."
+        ),
+        tool!(
+            "list_allowed_roots",
+            One(WorkspaceRead),
+            read::NoArgs,
+            read::list_allowed_roots,
+            "List the workspace root and the allowed roots every path must stay inside. No parameters."
+        ),
+        tool!(
+            "list_directory",
+            One(WorkspaceRead),
+            list::ListDirectoryArgs,
+            list::list_directory,
+            "List the entries of a directory, sorted, as '[DIR] path' / '[FILE] path' lines. recursive=true lists the subtree. Respects .gitignore (include_ignored opts out) and always skips .git."
+        ),
+        tool!(
+            "list_directory_recursive",
+            One(WorkspaceRead),
+            list::RecursiveArgs,
+            list::list_directory_recursive,
+            "List a directory's whole subtree, indented and sorted, bounded to 10000 entries and 50 levels. Respects .gitignore (include_ignored opts out) and always skips .git."
+        ),
+        tool!(
+            "directory_tree",
+            One(WorkspaceRead),
+            list::TreeArgs,
+            list::directory_tree,
+            "Return a directory's subtree as JSON: [{name, type: 'file'|'directory', children}]. max_depth limits depth; exclude_patterns leaves globs out. Respects .gitignore and always skips .git."
+        ),
+        tool!(
+            "search_files",
+            One(WorkspaceRead),
+            list::SearchFilesArgs,
+            list::search_files,
+            "Find files by glob under path. A pattern without '/' matches file names at any depth ('*.rs'); with '/' it matches the relative path ('src/**/*.rs'). Sorted, bounded by limit, with truncated set when cut."
+        ),
+        tool!(
+            "grep_files",
+            One(WorkspaceRead),
+            grep::GrepArgs,
+            grep::grep_files,
+            "Search file contents with ripgrep's engine. pattern is a regex (regex=false for a literal); case_sensitive, whole_word, include/exclude globs, context_before/context_after, limit and max_file_bytes. Respects .gitignore (include_ignored opts out). Returns JSON matches [{path, line, text}] sorted by path and line, with truncated set when cut."
+        ),
     ]
 }
 
@@ -97,8 +143,19 @@ mod tests {
     #[test]
     fn every_schema_is_an_object_with_properties() {
         for tool in builtin_tools() {
-            assert_eq!(tool.input_schema.get("type"), Some(&Value::String("object".into())), "{}", tool.name);
-            assert!(tool.input_schema.get("properties").is_some_and(Value::is_object), "{}", tool.name);
+            assert_eq!(
+                tool.input_schema.get("type"),
+                Some(&Value::String("object".into())),
+                "{}",
+                tool.name
+            );
+            assert!(
+                tool.input_schema
+                    .get("properties")
+                    .is_some_and(Value::is_object),
+                "{}",
+                tool.name
+            );
         }
     }
 
@@ -107,7 +164,17 @@ mod tests {
         let tools = builtin_tools();
         let read = tools.iter().find(|t| t.name == "read_file").unwrap();
         let props = read.input_schema["properties"].as_object().unwrap();
-        for name in ["path", "line_start", "line_end", "offset", "limit", "head", "tail", "max_bytes", "expected_content_hash"] {
+        for name in [
+            "path",
+            "line_start",
+            "line_end",
+            "offset",
+            "limit",
+            "head",
+            "tail",
+            "max_bytes",
+            "expected_content_hash",
+        ] {
             assert!(props.contains_key(name), "{name}");
         }
         assert_eq!(props["max_bytes"]["default"], 5_000_000);

@@ -136,7 +136,9 @@ impl Sink for FileSink<'_> {
 
     fn context(&mut self, _s: &Searcher, c: &SinkContext<'_>) -> Result<bool, Self::Error> {
         match c.kind() {
-            grep_searcher::SinkContextKind::Before => self.pending_before.push(line_text(c.bytes())),
+            grep_searcher::SinkContextKind::Before => {
+                self.pending_before.push(line_text(c.bytes()))
+            }
             grep_searcher::SinkContextKind::After => {
                 if let Some(last) = self.matches.last_mut() {
                     last.after.push(line_text(c.bytes()));
@@ -219,7 +221,13 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
     if root.is_file() {
         search_one(&mut build_searcher(&args), &root);
     } else {
-        let builder = walker(&root, &args.include, &args.exclude, args.include_ignored, None)?;
+        let builder = walker(
+            &root,
+            &args.include,
+            &args.exclude,
+            args.include_ignored,
+            None,
+        )?;
         builder.build_parallel().run(|| {
             let mut searcher = build_searcher(&args);
             let search_one = &search_one;

@@ -96,7 +96,9 @@ pub fn list_directory(ctx: &ToolContext, args: ListDirectoryArgs) -> ToolResult 
         out.push_str(&format!("  {tag} {}\n", e.rel));
     }
     if truncated {
-        out.push_str(&format!("  ... (truncated: more than {MAX_ENTRIES} entries)\n"));
+        out.push_str(&format!(
+            "  ... (truncated: more than {MAX_ENTRIES} entries)\n"
+        ));
     }
     Ok(text_result(out))
 }

@@ -81,7 +81,10 @@ pub fn parse_args<A: DeserializeOwned>(tool: &str, args: Value) -> Result<A, Too
         other => {
             return Err(ToolError::InvalidArgs {
                 tool: tool.into(),
-                message: format!("`arguments` must be a JSON object, got {}", json_kind(&other)),
+                message: format!(
+                    "`arguments` must be a JSON object, got {}",
+                    json_kind(&other)
+                ),
             });
         }
     };
@@ -129,7 +132,11 @@ pub fn json_result(value: Value) -> CallToolResult {
 
 /// Refuses with a clear message unless exactly one of the named option groups is used.
 pub fn exclusive_groups(tool: &str, groups: &[(&str, bool)]) -> Result<(), ToolError> {
-    let used: Vec<&str> = groups.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+    let used: Vec<&str> = groups
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
     if used.len() > 1 {
         return Err(ToolError::InvalidArgs {
             tool: tool.into(),

@@ -130,7 +130,10 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
 /// Fails closed when the file's hash differs from `expected`.
 pub fn check_hash(path: &Path, expected: &str, raw: &str) -> Result<(), ToolError> {
     let actual = file_sha256(path).map_err(|e| io_error(raw, e))?;
-    let expected_norm = expected.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    let expected_norm = expected
+        .trim()
+        .trim_start_matches("sha256:")
+        .to_ascii_lowercase();
     if actual != expected_norm {
         return Err(ToolError::failed(format!(
             "`{raw}` has changed: expected_content_hash {expected} does not match the current SHA-256 {actual}; read the file again before relying on it"

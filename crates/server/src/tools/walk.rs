@@ -38,13 +38,19 @@ pub fn walker(
         .max_depth(Some(max_depth.unwrap_or(MAX_DEPTH).min(MAX_DEPTH)));
     let mut overrides = OverrideBuilder::new(root);
     for glob in include {
-        overrides.add(glob).map_err(|e| bad_glob("include", glob, e))?;
+        overrides
+            .add(glob)
+            .map_err(|e| bad_glob("include", glob, e))?;
     }
     for glob in exclude {
         let negated = format!("!{}", glob.trim_start_matches('!'));
-        overrides.add(&negated).map_err(|e| bad_glob("exclude", glob, e))?;
+        overrides
+            .add(&negated)
+            .map_err(|e| bad_glob("exclude", glob, e))?;
     }
-    overrides.add("!.git/").map_err(|e| bad_glob("exclude", ".git", e))?;
+    overrides
+        .add("!.git/")
+        .map_err(|e| bad_glob("exclude", ".git", e))?;
     let overrides = overrides
         .build()
         .map_err(|e| ToolError::failed(format!("invalid glob set: {e}")))?;
