@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod http;
 pub mod metrics;
 pub mod paths;
+pub mod process;
 pub mod registry;
 pub mod serve;
 pub mod state;

@@ -162,6 +162,41 @@ impl AllowedRoots {
         Ok(full)
     }
 
+    /// Resolves the directory entry itself, not what it points to: the parent is
+    /// resolved with symlinks followed and the last name is kept as it is. Used
+    /// where the operation acts on a link rather than its target (delete, move).
+    pub fn resolve_entry(&self, raw: &str) -> Result<PathBuf, PathError> {
+        if raw.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if raw.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        let normal = normalize_lexically(&if Path::new(raw).is_absolute() {
+            PathBuf::from(raw)
+        } else {
+            self.workspace.join(raw)
+        });
+        let (Some(parent), Some(name)) = (normal.parent(), normal.file_name()) else {
+            return self.resolve(raw);
+        };
+        let parent = self.resolve(&parent.to_string_lossy())?;
+        let entry = parent.join(name);
+        if !self.contains(&entry) {
+            return Err(PathError::Outside {
+                raw: raw.into(),
+                resolved: entry.display().to_string(),
+                roots: self.describe_roots(),
+            });
+        }
+        Ok(entry)
+    }
+
+    /// True when `canonical` is exactly one of the allowed roots or the workspace.
+    pub fn is_root(&self, canonical: &Path) -> bool {
+        canonical == self.workspace || self.roots.iter().any(|r| r == canonical)
+    }
+
     /// A path for display: relative to the workspace when inside it, else absolute.
     pub fn display(&self, path: &Path) -> String {
         match path.strip_prefix(&self.workspace) {

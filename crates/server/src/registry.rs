@@ -100,6 +100,7 @@ impl Registry {
         let name = tool.name;
         let outcome = match tool.runner {
             Runner::Blocking(f) => tokio::task::spawn_blocking(move || f(&ctx, args)).await,
+            Runner::Async(f) => tokio::spawn(f(ctx, args)).await,
         };
         match outcome {
             Ok(Ok(result)) => result,

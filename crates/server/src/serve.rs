@@ -57,10 +57,7 @@ impl Server {
         let roots = AllowedRoots::new(workspace, session.payload.allowed_roots.as_deref())
             .map_err(workspace_err)?;
         let session_id = session.payload.session_id.clone();
-        let ctx = Arc::new(ToolContext {
-            session: Arc::new(session),
-            roots,
-        });
+        let ctx = Arc::new(ToolContext::new(Arc::new(session), roots));
         let registry = Registry::new(ctx);
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })

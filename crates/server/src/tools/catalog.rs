@@ -7,14 +7,19 @@ use ralph_mcp_session::{Capability, Requirement};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::{ToolContext, ToolResult, grep, list, parse_args, read};
+use super::{ToolContext, ToolResult, git, grep, list, parse_args, read, write};
+
+/// A boxed tool future.
+pub type ToolFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send>>;
 
 /// How a tool runs. Blocking handlers run on tokio's blocking pool so a slow
-/// file system never stalls the protocol.
+/// file system never stalls the protocol; async handlers wait on child processes.
 #[derive(Clone, Copy)]
 pub enum Runner {
     /// A synchronous handler.
     Blocking(fn(&ToolContext, Value) -> ToolResult),
+    /// An asynchronous handler.
+    Async(fn(Arc<ToolContext>, Value) -> ToolFuture),
 }
 
 /// One built-in tool.
@@ -64,8 +69,25 @@ macro_rules! tool {
     };
 }
 
+macro_rules! async_tool {
+    ($name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
+        ToolDef {
+            name: $name,
+            description: $desc,
+            requirement: $req,
+            input_schema: schema_of::<$args>(),
+            runner: Runner::Async(|ctx, value| {
+                Box::pin(async move {
+                    let args: $args = parse_args($name, value)?;
+                    $handler(ctx, args).await
+                })
+            }),
+        }
+    };
+}
+
 use Capability::*;
-use Requirement::One;
+use Requirement::{AnyWrite, One};
 
 /// Every built-in tool, in listing order.
 pub fn builtin_tools() -> Vec<ToolDef> {
@@ -132,6 +154,83 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             grep::GrepArgs,
             grep::grep_files,
             "Search file contents with ripgrep's engine. pattern is a regex (regex=false for a literal); case_sensitive, whole_word, include/exclude globs, context_before/context_after, limit and max_file_bytes. Respects .gitignore (include_ignored opts out). Returns JSON matches [{path, line, text}] sorted by path and line, with truncated set when cut."
+        ),
+        tool!(
+            "write_file",
+            AnyWrite,
+            write::WriteFileArgs,
+            write::write_file,
+            "Write UTF-8 text to a file, creating parent directories as needed and replacing the file atomically. Required: path, content. Overwriting a git-tracked file needs workspace.write_tracked; a new or untracked file needs workspace.write_ephemeral."
+        ),
+        tool!(
+            "edit_file",
+            One(WorkspaceEdit),
+            write::EditFileArgs,
+            write::edit_file,
+            "Apply ordered exact-text edits [{oldText, newText}] to a file, each replacing the first occurrence, all or nothing. dry_run previews; expected_content_hash (SHA-256) fails closed when the file changed. Keeps CRLF line endings and the file mode. Returns JSON with a unified diff."
+        ),
+        tool!(
+            "append_file",
+            One(WorkspaceEdit),
+            write::AppendFileArgs,
+            write::append_file,
+            "Append text to a file (created when missing), atomically. Required: path, content."
+        ),
+        tool!(
+            "create_directory",
+            One(WorkspaceEdit),
+            write::CreateDirArgs,
+            write::create_directory,
+            "Create a directory and any missing parents. Required: path."
+        ),
+        tool!(
+            "move_file",
+            One(WorkspaceEdit),
+            write::SrcDestArgs,
+            write::move_file,
+            "Move or rename a file or directory. Required: src, dest. Refuses to replace an existing destination unless overwrite is true."
+        ),
+        tool!(
+            "copy_file",
+            One(WorkspaceEdit),
+            write::SrcDestArgs,
+            write::copy_file,
+            "Copy a file atomically, keeping its mode. Required: src, dest. Refuses to replace an existing destination unless overwrite is true."
+        ),
+        tool!(
+            "delete_path",
+            One(WorkspaceDelete),
+            write::DeleteArgs,
+            write::delete_path,
+            "Delete a file, symlink (the link, not its target) or empty directory; recursive=true deletes a directory with its contents."
+        ),
+        async_tool!(
+            "git_status",
+            One(GitStatusRead),
+            git::StatusArgs,
+            git::git_status,
+            "Show the working tree status. format: 'raw' (git status) or 'compact' (porcelain with branch). Optional cwd inside the workspace."
+        ),
+        async_tool!(
+            "git_diff",
+            One(GitDiffRead),
+            git::DiffArgs,
+            git::git_diff,
+            "Show changes (git diff). args are extra arguments such as ['--cached'] or ['HEAD~1', '--', 'src']; output-writing and external-helper flags are refused. format: 'raw' or 'summary' (--stat). Output bounded by max_bytes (default 50000)."
+        ),
+        async_tool!(
+            "git_log",
+            One(GitStatusRead),
+            git::LogArgs,
+            git::git_log,
+            "Show recent commits. count (default 10); format 'raw' or 'compact' (one line each). Optional cwd."
+        ),
+        async_tool!(
+            "git_show",
+            One(GitStatusRead),
+            git::ShowArgs,
+            git::git_show,
+            "Show a commit, tag or rev:path. Required: ref. format 'raw' (with patch) or 'summary' (--stat). Optional cwd."
         ),
     ]
 }

@@ -1,11 +1,15 @@
 //! The built-in tools and the pieces every tool shares: the context a call runs
 //! in, argument decoding, and the one mapping from tool errors to `isError` results.
 
+pub mod atomic;
 pub mod catalog;
+pub mod git;
 pub mod grep;
 pub mod list;
 pub mod read;
+pub mod tracked;
 pub mod walk;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -23,6 +27,35 @@ pub struct ToolContext {
     pub session: Arc<Session>,
     /// Where paths may lead.
     pub roots: AllowedRoots,
+    /// For parallel-worker sessions: the only places mutations may land
+    /// (explicit allowed roots and the worker artifact directory).
+    pub worker_write_roots: Vec<std::path::PathBuf>,
+    /// Which files git tracks.
+    pub tracked: tracked::TrackedFiles,
+}
+
+impl ToolContext {
+    /// Builds the context for a session over its confined roots.
+    pub fn new(session: Arc<Session>, roots: AllowedRoots) -> Self {
+        let mut worker_write_roots: Vec<std::path::PathBuf> = Vec::new();
+        if let Some(explicit) = &session.payload.allowed_roots {
+            worker_write_roots.extend(
+                explicit
+                    .iter()
+                    .filter_map(|p| std::fs::canonicalize(p).ok()),
+            );
+        }
+        if let Some(dir) = &session.payload.worker_artifact_dir {
+            let _ = std::fs::create_dir_all(dir);
+            worker_write_roots.extend(std::fs::canonicalize(dir).ok());
+        }
+        Self {
+            session,
+            roots,
+            worker_write_roots,
+            tracked: tracked::TrackedFiles::default(),
+        }
+    }
 }
 
 /// The result of a tool handler.
