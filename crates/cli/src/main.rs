@@ -1,6 +1,7 @@
 //! The `ralph-mcp` command line: thin glue over the server and lifecycle crates.
 
 mod client_cmd;
+mod run_cmd;
 mod serve_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ enum Command {
     Probe(client_cmd::ProbeArgs),
     /// Call one tool and print its result.
     Call(client_cmd::CallArgs),
+    /// Run an agent with a supervised server wired into its MCP config.
+    Run(run_cmd::RunArgs),
+    /// Print the MCP config snippet an agent needs for an endpoint.
+    AgentConfig(run_cmd::AgentConfigArgs),
 }
 
 fn init_tracing() {
@@ -52,6 +57,12 @@ fn main() -> ExitCode {
         Command::Call(args) => {
             client_runtime().and_then(|rt| rt.block_on(client_cmd::run_call(args)))
         }
+        // A current-thread runtime: every child is forked from the main thread, so
+        // the parent-death signal is tied to this process, not to a worker thread.
+        Command::Run(args) => client_runtime()
+            .and_then(|rt| rt.block_on(run_cmd::run(args)))
+            .map(i32::from),
+        Command::AgentConfig(args) => run_cmd::agent_config(args).map(i32::from),
     };
     match outcome {
         Ok(code) => ExitCode::from(code as u8),

@@ -1,0 +1,239 @@
+//! One server process: spawned on the shared listener with its own session
+//! file, watched for exit, and stopped group-wide.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use ralph_mcp_session::Session;
+use ralph_mcp_session::names::{AUTH_TOKEN_ENV, SESSION_FILE_ENV, SESSION_JSON_ENV};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use crate::error::LifecycleError;
+use crate::options::ServerOptions;
+
+/// Prefix of session files under `$TMPDIR`.
+pub const SESSION_FILE_PREFIX: &str = "ralph-mcp-session-";
+
+/// A running (or exited) server process.
+pub struct Incarnation {
+    /// Its pid, which is also its process-group id.
+    pub pid: u32,
+    /// When it was spawned.
+    pub started: Instant,
+    /// Its session file (deleted once the process is reaped).
+    pub session_file: Option<PathBuf>,
+    /// Becomes `Some(status)` when the process has exited and been reaped.
+    pub exited: watch::Receiver<Option<ExitStatus>>,
+}
+
+/// `<workspace>/.agent/tmp/mcp-server.log`.
+pub fn server_log_path(workspace: &Path) -> PathBuf {
+    workspace.join(".agent").join("tmp").join("mcp-server.log")
+}
+
+/// Writes the session as `$TMPDIR/ralph-mcp-session-<pid>-XXXX.json`, mode 0600.
+/// The supervisor's pid in the name lets a later run remove files left by a
+/// supervisor that was killed.
+pub fn write_session_file(session: &Session) -> Result<PathBuf, LifecycleError> {
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("{SESSION_FILE_PREFIX}{}-", std::process::id()))
+        .suffix(".json")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile()
+        .map_err(|e| LifecycleError::Io("cannot create the session file".into(), e))?;
+    file.write_all(session.to_json().as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| LifecycleError::Io("cannot write the session file".into(), e))?;
+    let (_, path) = file
+        .keep()
+        .map_err(|e| LifecycleError::Io("cannot keep the session file".into(), e.error))?;
+    Ok(path)
+}
+
+/// Removes session files in `$TMPDIR` whose supervisor process no longer exists.
+pub fn sweep_stale_session_files() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SESSION_FILE_PREFIX))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl Incarnation {
+    /// Spawns `ralph-mcp serve --listen-fd N` for `session`.
+    pub fn spawn(
+        session: &Session,
+        workspace: &Path,
+        listener: &TcpListener,
+        options: &ServerOptions,
+    ) -> Result<Self, LifecycleError> {
+        let log_path = server_log_path(workspace);
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LifecycleError::Io(format!("cannot create {}", dir.display()), e))?;
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(|e| LifecycleError::Io(format!("cannot open {}", log_path.display()), e))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| LifecycleError::Io("cannot duplicate the log handle".into(), e))?;
+        let session_file = write_session_file(session)?;
+        let fd = listener.as_raw_fd();
+        let mut cmd = Command::new(&options.binary);
+        cmd.arg("serve")
+            .arg("--listen-fd")
+            .arg(fd.to_string())
+            .arg("--workspace")
+            .arg(workspace)
+            .args(&options.extra_serve_args)
+            .env(SESSION_FILE_ENV, &session_file)
+            .env_remove(SESSION_JSON_ENV)
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .process_group(0)
+            .kill_on_drop(false);
+        match &options.auth_token {
+            Some(t) => cmd.env(AUTH_TOKEN_ENV, t),
+            None => cmd.env_remove(AUTH_TOKEN_ENV),
+        };
+        for (k, v) in &options.extra_env {
+            cmd.env(k, v);
+        }
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (fcntl, prctl, getppid, _exit) run
+        // between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Let the child inherit the listener: clear close-on-exec in the child only.
+                let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
+                if flags < 0
+                    || nix::libc::fcntl(fd, nix::libc::F_SETFD, flags & !nix::libc::FD_CLOEXEC) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                die_with_parent(parent)
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            let _ = std::fs::remove_file(&session_file);
+            LifecycleError::Io(format!("cannot start {}", options.binary.display()), e)
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = tx.send(status.ok().or_else(|| Some(exit_status_unknown())));
+        });
+        Ok(Self {
+            pid,
+            started: Instant::now(),
+            session_file: Some(session_file),
+            exited: rx,
+        })
+    }
+
+    /// The exit status, once reaped.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exited.borrow()
+    }
+
+    /// Waits until the process has exited and been reaped.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        loop {
+            if let Some(s) = *self.exited.borrow_and_update() {
+                return s;
+            }
+            if self.exited.changed().await.is_err() {
+                return self.exit_status().unwrap_or_else(exit_status_unknown);
+            }
+        }
+    }
+
+    /// SIGTERM to the group, up to `grace`, then SIGKILL; waits for the reap.
+    /// Deletes the session file only when the reap is proven. Returns the
+    /// session file that had to be kept, if any.
+    pub async fn stop(&mut self, grace: Duration) -> Option<PathBuf> {
+        let pgid = Pid::from_raw(self.pid as i32);
+        if self.exit_status().is_none() {
+            let _ = killpg(pgid, Signal::SIGTERM);
+            if tokio::time::timeout(grace, self.wait_exit()).await.is_err() {
+                let _ = killpg(pgid, Signal::SIGKILL);
+            }
+        }
+        let reaped = tokio::time::timeout(Duration::from_secs(5), self.wait_exit())
+            .await
+            .is_ok();
+        // Anything the server left in its group goes too.
+        let _ = killpg(pgid, Signal::SIGKILL);
+        match self.session_file.take() {
+            Some(path) if reaped => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+            other => other,
+        }
+    }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent dies, and exits at
+/// once if the parent is already gone. Call only between fork and exec.
+pub fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        if nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if nix::libc::getppid() as u32 != parent {
+            nix::libc::_exit(1);
+        }
+    }
+    Ok(())
+}
+
+fn exit_status_unknown() -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus::from_raw(0xff00)
+}
+
+/// The last `max` bytes of the server log, for error messages.
+pub fn log_tail(workspace: &Path, max: u64) -> String {
+    let path = server_log_path(workspace);
+    let Ok(mut f) = std::fs::File::open(&path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).trim().to_owned()
+}

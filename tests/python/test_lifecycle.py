@@ -1,0 +1,252 @@
+"""Fault injection against `ralph-mcp run` and its supervised server, real processes only.
+
+After every test: no orphan processes, no leftover session files, the same endpoint, and
+every request either answered correctly or failed cleanly, never refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BINARY
+
+CLIENT = Path(__file__).with_name("agent_client.py")
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of live (non-zombie) processes whose command line mentions `marker`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and state != "Z" and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+def serve_pids(ws: Path) -> list[int]:
+    """Pids of `ralph-mcp serve` processes for this workspace."""
+    found = []
+    for p in processes_with(str(ws)):
+        try:
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1] == b"serve":
+            found.append(p)
+    return found
+
+
+def wait_for(pred, timeout=10.0, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+@pytest.fixture
+def env(tmp_path):
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RALPH_MCP_", "MCP_AUTH"))}
+    e.update(TMPDIR=str(tmpdir), RALPH_MCP_SUPERVISION_INTERVAL_MS="100", RALPH_MCP_PROBE_TIMEOUT_MS="300")
+    return e
+
+
+@pytest.fixture
+def ws(tmp_path):
+    w = tmp_path / "ws"
+    w.mkdir()
+    (w / "a.txt").write_text("hello\n")
+    return w
+
+
+def assert_clean(ws: Path, env: dict):
+    assert wait_for(lambda: not serve_pids(ws), 3), f"orphan servers: {serve_pids(ws)}"
+    leftovers = [p.name for p in Path(env["TMPDIR"]).iterdir() if p.name.startswith("ralph-mcp-")]
+    assert leftovers == [], leftovers
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_runs():
+    """A failing test must not leave a run (and its agent) behind for the next one."""
+    yield
+    while STARTED:
+        p = STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
+def run(ws, env, *client_args, extra=()):
+    p = subprocess.Popen(
+        [str(BINARY), "run", "--workspace", str(ws), "--agent", "generic", *extra, "--", sys.executable, str(CLIENT), *client_args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    STARTED.append(p)
+    return p
+
+
+def test_client_calls_work_through_run(ws, env):
+    p = run(ws, env, "5")
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    s = json.loads(out)
+    assert s["ok"] == 5
+    assert_clean(ws, env)
+
+
+def test_agent_exit_code_becomes_runs_exit_code(ws, env):
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--", "sh", "-c", "exit 9"], env=env, capture_output=True, timeout=30)
+    assert p.returncode == 9
+    assert_clean(ws, env)
+
+
+def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env):
+    p = run(ws, env, "400", "0.005")
+    first = wait_for(lambda: serve_pids(ws))
+    assert first
+    killed = set()
+    for _ in range(3):
+        pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
+        assert pids, "server did not come back"
+        os.kill(pids[0], signal.SIGKILL)
+        killed.add(pids[0])
+        time.sleep(0.3)
+    out, err = p.communicate(timeout=60)
+    s = json.loads(out)
+    assert s["refused"] == 0 and s["wrong"] == 0, s
+    assert s["ok"] > 0
+    assert p.returncode == 0, err
+    assert_clean(ws, env)
+
+
+def test_sigstop_of_serve_is_detected_and_replaced(ws, env):
+    p = run(ws, env, "300", "0.01")
+    pid = wait_for(lambda: serve_pids(ws))[0]
+    os.kill(pid, signal.SIGSTOP)
+    replaced = wait_for(lambda: [x for x in serve_pids(ws) if x != pid], timeout=15)
+    assert replaced, "a hung server was not replaced"
+    out, err = p.communicate(timeout=60)
+    s = json.loads(out)
+    assert s["refused"] == 0 and s["wrong"] == 0, s
+    assert p.returncode == 0, err
+    assert_clean(ws, env)
+
+
+def test_kill_9_of_run_leaves_no_server_behind(ws, env):
+    p = run(ws, env, "100000", "0.01")
+    assert wait_for(lambda: serve_pids(ws))
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(1)
+    assert serve_pids(ws) == []
+    assert processes_with(str(CLIENT)) == [], "the agent outlived its supervisor"
+    # A later run sweeps the session file the killed supervisor could not remove.
+    q = run(ws, env, "1")
+    q.communicate(timeout=30)
+    assert_clean(ws, env)
+
+
+def test_missing_workspace_fails_fast_with_a_clear_message(env, tmp_path):
+    started = time.monotonic()
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(tmp_path / "nonexistent"), "--", "true"], env=env, capture_output=True, text=True, timeout=10)
+    assert time.monotonic() - started < 2
+    assert p.returncode != 0
+    assert "nonexistent" in p.stderr and "not usable" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_budget_exhaustion_ends_the_run_with_one_line(ws, env):
+    p = run(ws, env, "100000", "0.01", extra=("--max-restarts", "2"))
+    killed = set()
+    for _ in range(3):
+        pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
+        assert pids
+        os.kill(pids[0], signal.SIGKILL)
+        killed.add(pids[0])
+        time.sleep(0.3)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 4
+    lines = [line for line in err.splitlines() if line.startswith("ralph-mcp run:")]
+    assert len(lines) == 1 and "restart" in lines[0], err
+    assert_clean(ws, env)
+
+
+def test_crash_loop_on_a_vanished_workspace_ends_in_budget_error(ws, env, tmp_path):
+    p = run(ws, env, "100000", "0.01", extra=("--max-restarts", "3"))
+    pid = wait_for(lambda: serve_pids(ws))[0]
+    moved = tmp_path / "moved"
+    ws.rename(moved)
+    os.kill(pid, signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 4, err
+    assert_clean(moved, env)
+
+
+def test_shutdown_racing_a_restart_leaks_nothing(ws, env):
+    for _ in range(3):
+        p = run(ws, env, "100000", "0.01")
+        pid = wait_for(lambda: serve_pids(ws))[0]
+        os.kill(pid, signal.SIGKILL)
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+        assert p.returncode == 143
+        assert_clean(ws, env)
+
+
+def test_port_already_taken_is_one_clear_line(ws, env):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--port", str(port), "--", "true"], env=env, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 3
+        assert "cannot bind" in p.stderr
+    finally:
+        s.close()
+    assert_clean(ws, env)
+
+
+def test_probe_and_agent_config_subcommands(ws, env):
+    script = f'{BINARY} probe "$RALPH_MCP_ENDPOINT" --require read_file --require mcp__ralph__grep_files && {BINARY} probe "$RALPH_MCP_ENDPOINT" --require nope; echo rc=$?'
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert p.stdout.startswith("ok tools=")
+    assert "fail" in p.stdout and "nope" in p.stdout and "rc=1" in p.stdout
+    cfg = subprocess.run([str(BINARY), "agent-config", "--agent", "claude", "--endpoint", "http://127.0.0.1:1/mcp", "--token", "t"], capture_output=True, text=True)
+    assert json.loads(cfg.stdout)["mcpServers"]["ralph"]["url"] == "http://127.0.0.1:1/mcp"
+
+
+def test_claude_wiring_passes_a_private_mcp_config(ws, env):
+    script = 'for a in "$@"; do echo "$a"; done; f=""; prev=""; for a in "$@"; do [ "$prev" = --mcp-config ] && f=$a; prev=$a; done; stat -c %a "$f"; cat "$f"'
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--agent", "claude", "--", "sh", "-c", script, "claude"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "--strict-mcp-config" in p.stdout and "\n600\n" in p.stdout
+    cfg = json.loads(p.stdout.split("600\n", 1)[1])
+    assert cfg["mcpServers"]["ralph"]["headers"]["Authorization"].startswith("Bearer ")
+    assert_clean(ws, env)
