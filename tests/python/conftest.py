@@ -51,6 +51,7 @@ def start_server(
     extra_session: dict | None = None,
     extra_args: list[str] | None = None,
     session_id: str = "test-session",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """Starts the binary and waits for its banner (which carries the bound URL)."""
     assert BINARY.exists(), f"build the binary first: {BINARY}"
@@ -61,6 +62,7 @@ def start_server(
         env["RALPH_MCP_SESSION_JSON"] = json.dumps(session)
     if token:
         env["MCP_AUTH_TOKEN"] = token
+    env.update(extra_env or {})
     proc = subprocess.Popen(
         [str(BINARY), "serve", "--port", "0", "--workspace", str(workspace), *(extra_args or [])],
         stdin=subprocess.DEVNULL,

@@ -117,13 +117,32 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     };
     options.extra_serve_args = vec!["--agent-transport".into(), agent_transport.into()];
 
-    let bridge = match start_server(session, &args.workspace, options).await {
+    // Signals are caught from the start. One that arrives during start-up lets the
+    // start finish (it is bounded by the preflight timeout), then tears down, so no
+    // half-started server or session file is abandoned.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut signalled: Option<u8> = None;
+    let start = start_server(session, &args.workspace, options);
+    tokio::pin!(start);
+    let started = loop {
+        tokio::select! {
+            res = &mut start => break res,
+            _ = term.recv() => signalled = Some(143),
+            _ = int.recv() => signalled = Some(130),
+        }
+    };
+    let bridge = match started {
         Ok(b) => b,
         Err(e) => {
             eprintln!("ralph-mcp run: cannot start the MCP server: {e}");
-            return Ok(EXIT_START_FAILED);
+            return Ok(signalled.unwrap_or(EXIT_START_FAILED));
         }
     };
+    if let Some(code) = signalled {
+        bridge.shutdown().await;
+        return Ok(code);
+    }
     let endpoint = AgentEndpoint {
         url: bridge.endpoint().to_owned(),
         token,
@@ -154,8 +173,6 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         }
     };
     tracing::info!(endpoint = %bridge.endpoint(), "agent started");
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let grace = Duration::from_secs(5);
     let code = tokio::select! {
         status = agent.wait() => {

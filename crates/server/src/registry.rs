@@ -61,6 +61,11 @@ impl Registry {
         }
     }
 
+    /// The context tools run in.
+    pub fn context(&self) -> &Arc<ToolContext> {
+        &self.ctx
+    }
+
     /// The `tools/list` result object, serialised once per session.
     pub fn list_result_json(&self) -> &Arc<str> {
         &self.list_json

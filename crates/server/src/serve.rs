@@ -79,6 +79,7 @@ impl Server {
             let _ = tcp.set_nodelay(true);
         });
         let app = router(self.state.clone());
+        let activity = tokio::spawn(write_activity_forever(self.state.clone()));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stop_rx.await;
@@ -101,6 +102,56 @@ impl Server {
                 "drain ceiling reached; exiting with requests still open"
             );
         }
+        activity.abort();
+        write_activity(&self.state);
+        self.state.registry.context().jobs.kill_all();
         Ok(())
+    }
+}
+
+/// `<workspace>/.agent/tmp/mcp-activity.json`: tool calls seen (failed ones too)
+/// and the time of the last, so an orchestrator can tell the agent is working.
+pub fn activity_path(state: &AppState) -> std::path::PathBuf {
+    state
+        .registry
+        .context()
+        .roots
+        .workspace()
+        .join(".agent")
+        .join("tmp")
+        .join("mcp-activity.json")
+}
+
+fn write_activity(state: &AppState) {
+    let path = activity_path(state);
+    let session = &state.registry.context().session.payload;
+    let record = serde_json::json!({
+        "session_id": session.session_id,
+        "run_id": session.run_id,
+        "pid": std::process::id(),
+        "tool_calls": state.metrics.activity_total(),
+        "last_call_unix_ms": state.metrics.last_call_unix_ms(),
+    });
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::tools::atomic::write_atomic(&path, record.to_string().as_bytes(), false)
+    };
+    if let Err(e) = write() {
+        tracing::debug!(error = %e, "cannot write the activity record");
+    }
+}
+
+async fn write_activity_forever(state: Arc<AppState>) {
+    let mut seen = u64::MAX;
+    loop {
+        let now = state.metrics.activity_total();
+        if now != seen {
+            seen = now;
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || write_activity(&s)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

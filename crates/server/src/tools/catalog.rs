@@ -7,7 +7,7 @@ use ralph_mcp_session::{Capability, Requirement};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::{ToolContext, ToolResult, git, grep, list, parse_args, read, write};
+use super::{ToolContext, ToolResult, coord, exec, git, grep, list, parse_args, read, write};
 
 /// A boxed tool future.
 pub type ToolFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send>>;
@@ -231,6 +231,62 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             git::ShowArgs,
             git::git_show,
             "Show a commit, tag or rev:path. Required: ref. format 'raw' (with patch) or 'summary' (--stat). Optional cwd."
+        ),
+        async_tool!(
+            "exec",
+            One(ProcessExecBounded),
+            exec::ExecArgs,
+            exec::exec,
+            "Run a command in the workspace root, bounded: command (string or array), argv, args, timeout_ms (default 90000, max 300000), format ('raw' or 'summary'). A string with shell operators runs through sh -c; otherwise it is split like a shell line. Privilege escalation, destructive commands at / or $HOME, non-loopback network clients, containers and VCS writes are refused. The process tree is killed at the timeout. Large output is spilled to .agent/tmp/ralph-exec-*.txt (head, tail and path returned). A command still running after 45 s returns a job_id for exec_wait. isError when the exit code is non-zero."
+        ),
+        async_tool!(
+            "exec_wait",
+            One(ProcessExecBounded),
+            exec::WaitArgs,
+            exec::exec_wait,
+            "Wait for a detached exec job (job_id) up to wait_ms (default 45000) and return its result, or status 'running'."
+        ),
+        async_tool!(
+            "exec_cancel",
+            One(ProcessExecBounded),
+            exec::CancelArgs,
+            exec::exec_cancel,
+            "Cancel a detached exec job (job_id): its whole process tree is killed."
+        ),
+        async_tool!(
+            "unsafe_exec",
+            One(ProcessExecUnbounded),
+            exec::RawExecArgs,
+            exec::raw_exec,
+            "Run a shell script with sh -c in the workspace root. Only VCS writes are refused; timeout_ms (default 90000, max 300000) and the output cap still apply."
+        ),
+        async_tool!(
+            "raw_exec",
+            One(ProcessExecUnbounded),
+            exec::RawExecArgs,
+            exec::raw_exec,
+            "Alias of unsafe_exec: run a shell script with sh -c; only VCS writes are refused."
+        ),
+        tool!(
+            "report_progress",
+            One(RunReportProgress),
+            coord::ProgressArgs,
+            coord::report_progress,
+            "Report progress to the orchestrator. Required: status; optional note."
+        ),
+        tool!(
+            "declare_complete",
+            One(ArtifactSubmit),
+            coord::CompleteArgs,
+            coord::declare_complete,
+            "Declare the task complete (or partial, with partial_reason). The record is written durably under .agent/completion/ keyed on the run id; if it cannot be written the call fails."
+        ),
+        tool!(
+            "read_env",
+            One(EnvRead),
+            coord::ReadEnvArgs,
+            coord::read_env,
+            "Read an environment variable of the server. Secrets (names containing TOKEN, SECRET, KEY, PASSWORD, and the bearer token) are redacted."
         ),
     ]
 }

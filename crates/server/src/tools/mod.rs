@@ -3,6 +3,9 @@
 
 pub mod atomic;
 pub mod catalog;
+pub mod coord;
+pub mod exec;
+pub mod exec_policy;
 pub mod git;
 pub mod grep;
 pub mod list;
@@ -32,6 +35,8 @@ pub struct ToolContext {
     pub worker_write_roots: Vec<std::path::PathBuf>,
     /// Which files git tracks.
     pub tracked: tracked::TrackedFiles,
+    /// Detached exec jobs.
+    pub jobs: exec::Jobs,
 }
 
 impl ToolContext {
@@ -54,6 +59,7 @@ impl ToolContext {
             roots,
             worker_write_roots,
             tracked: tracked::TrackedFiles::default(),
+            jobs: exec::Jobs::default(),
         }
     }
 }

@@ -1,0 +1,203 @@
+//! Coordination tools: `report_progress`, `declare_complete`, `read_env`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::atomic::write_atomic;
+use super::{ToolContext, ToolError, ToolResult, text_result};
+
+/// Marker Ralph's pipeline looks for in progress results.
+pub const PROGRESS_MARKER: &str = "[Progress event emitted to pipeline]";
+/// Marker Ralph's pipeline looks for in completion results.
+pub const COMPLETION_MARKER: &str = "[Completion event emitted to pipeline]";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A run id safe to use as a file name.
+fn file_key(run_id: &str) -> String {
+    let cleaned: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "unknown-run".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Arguments of `report_progress`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ProgressArgs {
+    /// Short status, e.g. "tests passing, fixing lint".
+    pub status: String,
+    /// Optional detail.
+    pub note: Option<String>,
+}
+
+/// `report_progress`: appends an event to `.agent/progress/<run_id>.jsonl`.
+pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
+    if args.status.trim().is_empty() {
+        return Err(ToolError::InvalidArgs {
+            tool: "report_progress".into(),
+            message: "field `status` is empty; say what is happening".into(),
+        });
+    }
+    let dir = ctx.roots.workspace().join(".agent").join("progress");
+    let event = json!({
+        "run_id": ctx.session.payload.run_id,
+        "session_id": ctx.session.payload.session_id,
+        "status": args.status,
+        "note": args.note,
+        "unix_ms": now_ms(),
+    });
+    let line = format!("{event}\n");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.jsonl", file_key(&ctx.session.payload.run_id))))?;
+            // One write of one line: concurrent appends never interleave.
+            f.write_all(line.as_bytes())
+        })
+        .map_err(|e| {
+            ToolError::failed(format!("cannot record progress under .agent/progress: {e}"))
+        })?;
+    Ok(text_result(format!("{PROGRESS_MARKER} {}", args.status)))
+}
+
+/// Arguments of `declare_complete`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CompleteArgs {
+    /// What was done.
+    pub summary: Option<String>,
+    /// Set when the work is only partly done: why.
+    pub partial_reason: Option<String>,
+}
+
+/// `declare_complete`: writes `.agent/completion/<run_id>.json` atomically and
+/// durably; fails with `isError` when it cannot, so a completion is never lost.
+pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
+    let dir = ctx.roots.workspace().join(".agent").join("completion");
+    let path = dir.join(format!("{}.json", file_key(&ctx.session.payload.run_id)));
+    let record = json!({
+        "run_id": ctx.session.payload.run_id,
+        "session_id": ctx.session.payload.session_id,
+        "drain": ctx.session.payload.drain,
+        "status": if args.partial_reason.is_some() { "partial" } else { "complete" },
+        "summary": args.summary,
+        "partial_reason": args.partial_reason,
+        "unix_ms": now_ms(),
+    });
+    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| write_atomic(&path, &bytes, false))
+        .map_err(|e| {
+            ToolError::failed(format!(
+                "completion was NOT recorded: cannot write {}: {e}; fix the problem and call declare_complete again",
+                path.display()
+            ))
+        })?;
+    Ok(text_result(format!(
+        "{COMPLETION_MARKER} status={} record={}",
+        record["status"].as_str().unwrap_or("complete"),
+        ctx.roots.display(&path)
+    )))
+}
+
+/// Arguments of `read_env`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReadEnvArgs {
+    /// Variable name.
+    pub name: String,
+}
+
+/// True when a variable's name marks it as a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "TOKEN",
+        "SECRET",
+        "KEY",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// `read_env`: the value, or `[redacted]` for secrets.
+pub fn read_env(ctx: &ToolContext, args: ReadEnvArgs) -> ToolResult {
+    let _ = ctx;
+    if args.name.is_empty() || args.name.contains('=') || args.name.contains('\0') {
+        return Err(ToolError::InvalidArgs {
+            tool: "read_env".into(),
+            message: "field `name`: expected an environment variable name such as PATH".into(),
+        });
+    }
+    let value = std::env::var_os(&args.name);
+    let bearer = std::env::var(ralph_mcp_session::names::AUTH_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    let text = match value {
+        None => format!("{} is not set", args.name),
+        Some(v) => {
+            let v = v.to_string_lossy().into_owned();
+            let holds_token = bearer.as_ref().is_some_and(|t| v.contains(t.as_str()));
+            if is_secret_name(&args.name) || holds_token {
+                format!(
+                    "{}=[redacted: secret values are not readable through MCP]",
+                    args.name
+                )
+            } else {
+                format!("{}={v}", args.name)
+            }
+        }
+    };
+    Ok(text_result(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_are_recognised() {
+        for n in [
+            "MCP_AUTH_TOKEN",
+            "GITHUB_TOKEN",
+            "aws_secret_access_key",
+            "DB_PASSWORD",
+            "OPENAI_API_KEY",
+        ] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in ["PATH", "HOME", "LANG"] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn run_ids_become_safe_file_names() {
+        assert_eq!(file_key("../../etc/passwd"), "______etc_passwd");
+        assert_eq!(file_key(""), "unknown-run");
+    }
+}
