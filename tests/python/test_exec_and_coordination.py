@@ -211,3 +211,49 @@ def test_failed_calls_count_as_activity(dev, workspace):
         time.sleep(0.05)
     rec = json.loads(path.read_text())
     assert rec["tool_calls"] == 2 and rec["last_call_unix_ms"] > 0
+
+
+def test_exec_output_streams_as_progress_while_it_runs(dev):
+    """A client that asks for progress sees each line before the command ends."""
+    seen: list[tuple[float, str]] = []
+
+    async def on_progress(progress, total, message):
+        seen.append((time.monotonic(), message or ""))
+
+    async def body():
+        async with mcp_session(dev.url, dev.headers()) as s:
+            res = await s.call_tool(
+                "exec",
+                {"command": "for i in 1 2 3; do echo line$i; sleep 0.4; done; echo oops >&2"},
+                progress_callback=on_progress,
+            )
+            return res, time.monotonic()
+
+    res, finished = anyio.run(body)
+    assert not res.is_error
+    assert payload(res)["stdout"] == "line1\nline2\nline3\n"
+    streamed = "".join(m for _, m in seen)
+    for line in ("[stdout] line1", "[stdout] line2", "[stdout] line3", "[stderr] oops"):
+        assert line in streamed
+    first = next(t for t, m in seen if "line1" in m)
+    # line1 was printed about 1.2 s before the command ended; it must not have
+    # waited for the result.
+    assert finished - first > 0.6
+
+
+def test_exec_without_progress_token_answers_plain_json(dev):
+    from test_http_surface import initialize, post
+
+    h = {"Mcp-Session-Id": initialize(dev)}
+    body = {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "exec", "arguments": {"command": "echo hi"}}}
+    r = post(dev, body, h)
+    assert r.headers["content-type"].startswith("application/json")
+    assert "hi" in r.json()["result"]["content"][0]["text"]
+    body["params"]["_meta"] = {"progressToken": "p1"}
+    r = post(dev, body, h)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[5:]) for line in r.text.splitlines() if line.startswith("data:")]
+    assert events[-1]["id"] == 5 and "hi" in events[-1]["result"]["content"][0]["text"]
+    assert any(e.get("method") == "notifications/progress"
+               and e["params"]["progressToken"] == "p1" for e in events[:-1])

@@ -1,6 +1,7 @@
 //! MCP dispatch: decode one JSON-RPC message, check the session and protocol
 //! headers, route the method, and encode the reply in one buffer.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -9,6 +10,7 @@ use rmcp::model::{
 };
 use serde_json::{Map, Value};
 
+use crate::progress::{self, ProgressSink};
 use crate::registry::Lookup;
 use crate::state::{AppState, LOG_LEVELS};
 
@@ -39,6 +41,8 @@ pub enum Reply {
     },
     /// 202 for notifications and client responses.
     Accepted,
+    /// An SSE stream: each item is one JSON-RPC message; the last is the response.
+    Stream(tokio::sync::mpsc::Receiver<progress::Event>),
 }
 
 /// Serialises a JSON-RPC error; `id` is already JSON (`null`, a number, a quoted string).
@@ -177,7 +181,7 @@ fn decode(bytes: &[u8]) -> Result<Message, Reply> {
 }
 
 /// Handles one POST body.
-pub async fn handle(state: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Reply {
+pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) -> Reply {
     let msg = match decode(bytes) {
         Ok(m) => m,
         Err(reply) => {
@@ -203,7 +207,7 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Repl
     match method.as_str() {
         "ping" => ok(&id, "{}", false),
         "tools/list" => ok(&id, state.registry.list_result_json(), false),
-        "tools/call" => call_tool(state, &id, msg.params).await,
+        "tools/call" => call_tool(state, headers, &id, msg.params).await,
         "logging/setLevel" => set_level(state, &id, &msg.params),
         _ => err(
             StatusCode::OK,
@@ -314,7 +318,15 @@ fn set_level(state: &AppState, id: &str, params: &Value) -> Reply {
     }
 }
 
-async fn call_tool(state: &AppState, id: &str, params: Value) -> Reply {
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params: Value) -> Reply {
     let Value::Object(mut params) = params else {
         return err(
             StatusCode::OK,
@@ -375,8 +387,46 @@ async fn call_tool(state: &AppState, id: &str, params: Value) -> Reply {
             "server saturated: try again later",
         );
     };
+    let token = progress::token_of(&params).filter(|_| accepts_event_stream(headers));
+    let Some(token) = token else {
+        let _permit = _permit;
+        return run_call(state, tool, args, None, started, id).await;
+    };
+    // The client wants progress: answer with an SSE stream that the call feeds.
+    let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
+    let sink = ProgressSink::new(token, tx.clone());
+    let state = state.clone();
+    let id = id.to_owned();
+    let name = tool.name;
+    tokio::spawn(async move {
+        let _permit = _permit;
+        let Lookup::Found(tool) = state.registry.lookup(name) else {
+            return;
+        };
+        if let Reply::Json { body, .. } =
+            run_call(&state, tool, args, Some(sink), started, &id).await
+        {
+            let _ = tx
+                .send(progress::Event {
+                    json: body,
+                    last: true,
+                })
+                .await;
+        }
+    });
+    Reply::Stream(rx)
+}
+
+async fn run_call(
+    state: &AppState,
+    tool: &crate::tools::catalog::ToolDef,
+    args: Value,
+    sink: Option<ProgressSink>,
+    started: Instant,
+    id: &str,
+) -> Reply {
     state.metrics.in_flight.inc();
-    let result = state.registry.call(tool, args).await;
+    let result = state.registry.call(tool, args, sink).await;
     state.metrics.in_flight.dec();
     let outcome = if result.is_error == Some(true) {
         "error"

@@ -13,6 +13,7 @@ use axum::routing::get;
 use subtle::ConstantTimeEq;
 
 use crate::dispatch::{self, Reply};
+use crate::progress::Event;
 use crate::state::AppState;
 
 /// Builds the router with its layers.
@@ -148,7 +149,7 @@ async fn method_not_allowed(method: Method) -> Response {
         "null",
         -32000,
         &format!(
-            "{method} /mcp is not supported: this server answers POST with JSON and keeps no server-initiated stream"
+            "{method} /mcp is not supported: this server answers POST (JSON, or SSE for calls that ask for progress) and keeps no server-initiated stream"
         ),
     );
     res.headers_mut()
@@ -180,7 +181,28 @@ async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             with_session.then_some(&state.mcp_session_header),
         ),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+        Reply::Stream(rx) => sse_response(rx),
     }
+}
+
+/// Each message becomes one SSE `message` event; the stream ends with the response.
+/// Output that keeps flowing after the response (a detached job) is not sent.
+fn sse_response(rx: tokio::sync::mpsc::Receiver<Event>) -> Response {
+    let events = futures_util::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        let event = rx.recv().await?;
+        let text = format!("event: message\ndata: {}\n\n", event.json);
+        let rest = (!event.last).then_some(rx);
+        Some((Ok::<_, std::convert::Infallible>(text), rest))
+    });
+    let mut res = Body::from_stream(events).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod paths;
 pub mod process;
+pub mod progress;
 pub mod registry;
 pub mod serve;
 pub mod state;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ralph_mcp_session::names::{canonical_tool_name, tool_alias};
 use rmcp::model::{CallToolResult, Tool};
 
+use crate::progress::ProgressSink;
 use crate::tools::catalog::{Runner, ToolDef, builtin_tools};
 use crate::tools::{ToolContext, ToolError};
 
@@ -100,12 +101,23 @@ impl Registry {
 
     /// Runs a tool that passed the gate. Every failure, including a panic inside
     /// the handler, comes back as an `isError` result.
-    pub async fn call(&self, tool: &ToolDef, args: serde_json::Value) -> CallToolResult {
+    /// `progress` becomes the handler's [`ProgressSink::current`].
+    pub async fn call(
+        &self,
+        tool: &ToolDef,
+        args: serde_json::Value,
+        progress: Option<ProgressSink>,
+    ) -> CallToolResult {
         let ctx = self.ctx.clone();
         let name = tool.name;
         let outcome = match tool.runner {
-            Runner::Blocking(f) => tokio::task::spawn_blocking(move || f(&ctx, args)).await,
-            Runner::Async(f) => tokio::spawn(f(ctx, args)).await,
+            Runner::Blocking(f) => {
+                tokio::task::spawn_blocking(move || {
+                    ProgressSink::sync_scope(progress, || f(&ctx, args))
+                })
+                .await
+            }
+            Runner::Async(f) => tokio::spawn(ProgressSink::scope(progress, f(ctx, args))).await,
         };
         match outcome {
             Ok(Ok(result)) => result,

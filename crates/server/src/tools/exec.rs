@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use super::exec_policy::{PolicyLevel, check_argv, check_script, needs_shell};
 use super::{ToolContext, ToolError, ToolResult, json_result};
 use crate::process::GroupGuard;
+use crate::progress::ProgressSink;
 
 /// Default timeout, as in Ralph.
 pub const DEFAULT_TIMEOUT_MS: u64 = 90_000;
@@ -220,7 +221,11 @@ fn prune_spills(dir: &Path) {
     }
 }
 
-async fn capture<R: AsyncRead + Unpin>(mut reader: R, spill_path: PathBuf) -> Stream {
+async fn capture<R: AsyncRead + Unpin>(
+    mut reader: R,
+    spill_path: PathBuf,
+    progress: Option<(ProgressSink, &'static str)>,
+) -> Stream {
     let mut s = Stream::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut spill: Option<tokio::fs::File> = None;
@@ -231,6 +236,12 @@ async fn capture<R: AsyncRead + Unpin>(mut reader: R, spill_path: PathBuf) -> St
             Ok(n) => n,
         };
         let chunk = &buf[..n];
+        if let Some((sink, stream)) = &progress {
+            sink.report(
+                n as u64,
+                &format!("[{stream}] {}", String::from_utf8_lossy(chunk)),
+            );
+        }
         s.total += n as u64;
         let room = INLINE_LIMIT.saturating_sub(s.head.len());
         s.head.extend_from_slice(&chunk[..n.min(room)]);
@@ -346,13 +357,17 @@ fn start_job(
     let (tx, rx) = watch::channel(None);
     let dir = exec_dir(ctx);
     let stamp = format!("{}-{}", std::process::id(), seq);
+    // Output streams to the caller as progress notifications when it asked for them.
+    let sink = ProgressSink::current();
     let out_task = tokio::spawn(capture(
         child.stdout.take().expect("stdout is piped"),
         dir.join(format!("ralph-exec-{stamp}.stdout.txt")),
+        sink.clone().map(|s| (s, "stdout")),
     ));
     let err_task = tokio::spawn(capture(
         child.stderr.take().expect("stderr is piped"),
         dir.join(format!("ralph-exec-{stamp}.stderr.txt")),
+        sink.map(|s| (s, "stderr")),
     ));
     let job_guard = guard.clone();
     let job_cancelled = cancelled.clone();

@@ -1,0 +1,150 @@
+//! Progress notifications for one `tools/call`.
+//!
+//! A client that sends `_meta.progressToken` and accepts `text/event-stream` gets
+//! its `tools/call` answered as an SSE stream: `notifications/progress` events
+//! while the tool runs, then the response. The tool reaches the stream through a
+//! task-local [`ProgressSink`], so handlers that do not report need no change.
+//! Reports never block the tool: when the client reads slower than the tool
+//! reports, reports are dropped (the final response is never dropped).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// Events buffered per call before reports are dropped.
+pub const BUFFER: usize = 256;
+/// Longest `message` of one progress notification, in bytes.
+pub const MESSAGE_CAP: usize = 16 * 1024;
+
+/// One SSE event of a streamed call.
+#[derive(Debug)]
+pub struct Event {
+    /// The JSON-RPC message.
+    pub json: String,
+    /// True for the response, which ends the stream.
+    pub last: bool,
+}
+
+/// Where a running tool sends its progress.
+#[derive(Clone, Debug)]
+pub struct ProgressSink {
+    token: Arc<Value>,
+    tx: mpsc::Sender<Event>,
+    progress: Arc<AtomicU64>,
+}
+
+tokio::task_local! {
+    static SINK: ProgressSink;
+}
+
+impl ProgressSink {
+    /// A sink for `token` (the client's `progressToken`) feeding `tx`.
+    pub fn new(token: Value, tx: mpsc::Sender<Event>) -> Self {
+        Self {
+            token: Arc::new(token),
+            tx,
+            progress: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Sends `notifications/progress` with `message`, advancing the progress
+    /// counter by `amount` (at least 1, so progress always increases).
+    pub fn report(&self, amount: u64, message: &str) {
+        let progress = self.progress.fetch_add(amount.max(1), Ordering::Relaxed) + amount.max(1);
+        let mut end = message.len().min(MESSAGE_CAP);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let note = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": {
+                "progressToken": *self.token,
+                "progress": progress,
+                "message": &message[..end],
+            }
+        });
+        let _ = self.tx.try_send(Event {
+            json: note.to_string(),
+            last: false,
+        });
+    }
+
+    /// The sink of the current tool call, if its client asked for progress.
+    pub fn current() -> Option<Self> {
+        SINK.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `fut` with `sink` as the current sink.
+    pub async fn scope<F: Future>(sink: Option<Self>, fut: F) -> F::Output {
+        match sink {
+            Some(s) => SINK.scope(s, fut).await,
+            None => fut.await,
+        }
+    }
+
+    /// Runs `f` with `sink` as the current sink (blocking handlers).
+    pub fn sync_scope<R>(sink: Option<Self>, f: impl FnOnce() -> R) -> R {
+        match sink {
+            Some(s) => SINK.sync_scope(s, f),
+            None => f(),
+        }
+    }
+}
+
+/// The `progressToken` of a request's params, when it has a usable one.
+pub fn token_of(params: &serde_json::Map<String, Value>) -> Option<Value> {
+    match params.get("_meta")?.get("progressToken")? {
+        v @ (Value::String(_) | Value::Number(_)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reports_increase_and_reach_only_the_scoped_call() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let sink = ProgressSink::new(json!("tok"), tx);
+        ProgressSink::scope(Some(sink), async {
+            let s = ProgressSink::current().expect("scoped");
+            s.report(0, "a");
+            s.report(5, "b");
+        })
+        .await;
+        assert!(ProgressSink::current().is_none());
+        let a: Value = serde_json::from_str(&rx.recv().await.unwrap().json).unwrap();
+        let b: Value = serde_json::from_str(&rx.recv().await.unwrap().json).unwrap();
+        assert_eq!(a["params"]["progressToken"], "tok");
+        assert_eq!(a["params"]["progress"], 1);
+        assert_eq!(b["params"]["progress"], 6);
+        assert_eq!(b["params"]["message"], "b");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let sink = ProgressSink::new(json!(1), tx);
+        sink.report(1, &"é".repeat(MESSAGE_CAP));
+        let v: Value = serde_json::from_str(&rx.try_recv().unwrap().json).unwrap();
+        assert!(v["params"]["message"].as_str().unwrap().len() <= MESSAGE_CAP);
+    }
+
+    #[test]
+    fn token_must_be_a_string_or_number() {
+        let p = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(
+            token_of(&p(json!({"_meta": {"progressToken": 3}}))),
+            Some(json!(3))
+        );
+        assert_eq!(
+            token_of(&p(json!({"_meta": {"progressToken": null}}))),
+            None
+        );
+        assert_eq!(token_of(&p(json!({}))), None);
+    }
+}
