@@ -48,6 +48,13 @@ pub struct RunArgs {
     /// Do not mint a bearer token.
     #[arg(long)]
     pub no_auth: bool,
+    /// Provider of the model the agent runs (claude, anthropic, openai, gemini, …), which
+    /// decides how media reaches it. Defaults from --agent: claude for claude, openai for codex.
+    #[arg(long, value_name = "P")]
+    pub model_provider: Option<String>,
+    /// The model id, recorded in the session's model_identity.
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
     /// Tool the preflight requires (repeatable; default read_file).
     #[arg(long = "require", value_name = "TOOL")]
     pub require: Vec<String>,
@@ -91,9 +98,34 @@ fn build_session(args: &RunArgs, run_id: &str) -> Result<Session> {
         drain: args.drain.clone(),
         capabilities: caps.to_dotted(),
         allowed_roots,
+        model_identity: model_identity(args),
         ..SessionPayload::default()
     };
     Ok(Session::from_payload(payload, SessionSource::Standalone)?)
+}
+
+fn transport_of(agent: &AgentKind) -> &'static str {
+    match agent {
+        AgentKind::Claude => "claude",
+        AgentKind::Codex => "codex",
+        AgentKind::OpenCode => "opencode",
+        AgentKind::Generic => "generic",
+    }
+}
+
+/// The session's `model_identity`: who will read media results.
+fn model_identity(args: &RunArgs) -> Option<serde_json::Value> {
+    let transport = transport_of(&args.agent);
+    let provider = args.model_provider.clone().or(match args.agent {
+        AgentKind::Claude => Some("claude".into()),
+        AgentKind::Codex => Some("openai".into()),
+        _ => None,
+    })?;
+    Some(serde_json::json!({
+        "provider": provider,
+        "model_id": args.model,
+        "transport": transport,
+    }))
 }
 
 /// Runs `run`; returns the process exit code.
@@ -109,12 +141,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     if !args.require.is_empty() {
         options.required_tools = args.require.clone();
     }
-    let agent_transport = match args.agent {
-        AgentKind::Claude => "claude",
-        AgentKind::Codex => "codex",
-        AgentKind::OpenCode => "opencode",
-        AgentKind::Generic => "generic",
-    };
+    let agent_transport = transport_of(&args.agent);
     options.extra_serve_args = vec!["--agent-transport".into(), agent_transport.into()];
 
     // Signals are caught from the start. One that arrives during start-up lets the

@@ -105,7 +105,7 @@ fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
 
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
-    let session = match Session::from_env_with(|k| std::env::var(k).ok())? {
+    let mut session = match Session::from_env_with(|k| std::env::var(k).ok())? {
         Some(s) => s,
         None => {
             let id = format!("standalone-{:016x}", rand::random::<u64>());
@@ -115,6 +115,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
             Session::standalone(id)
         }
     };
+    // The CLI the server was started for bounds media delivery when the
+    // session's model_identity does not name one.
+    if let (Some(transport), Some(serde_json::Value::Object(identity))) = (
+        args.agent_transport.as_deref(),
+        session.payload.model_identity.as_mut(),
+    ) {
+        identity
+            .entry("transport")
+            .or_insert_with(|| transport.into());
+    }
     for token in &session.unknown_capabilities {
         tracing::warn!(capability = %token, "session names an unknown capability; it grants nothing");
     }

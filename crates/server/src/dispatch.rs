@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::progress::{self, ProgressSink};
 use crate::registry::Lookup;
+use crate::resources;
 use crate::state::{AppState, LOG_LEVELS};
 
 /// JSON-RPC error codes used here.
@@ -24,6 +25,10 @@ pub mod code {
     pub const METHOD_NOT_FOUND: i64 = -32601;
     /// Bad params (including unknown tools).
     pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// No such resource (MCP).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
     /// Server-defined: saturated, unauthorized, unknown session.
     pub const SERVER_ERROR: i64 = -32001;
 }
@@ -209,6 +214,12 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         "tools/list" => ok(&id, state.registry.list_result_json(), false),
         "tools/call" => call_tool(state, headers, &id, msg.params).await,
         "logging/setLevel" => set_level(state, &id, &msg.params),
+        "resources/list" => ok(&id, &resources::list(state), false),
+        "resources/templates/list" => ok(&id, resources::TEMPLATES, false),
+        "resources/read" => match resources::read(state, &msg.params) {
+            Ok(body) => ok(&id, &body, false),
+            Err((code, message)) => err(StatusCode::OK, &id, code, &message),
+        },
         _ => err(
             StatusCode::OK,
             &id,
@@ -225,6 +236,9 @@ fn metric_method(method: &str) -> &str {
         | "tools/list"
         | "tools/call"
         | "logging/setLevel"
+        | "resources/list"
+        | "resources/read"
+        | "resources/templates/list"
         | "notifications/initialized"
         | "notifications/cancelled" => method,
         _ => "other",
@@ -289,6 +303,7 @@ fn initialize(id: &str, params: &Value) -> Reply {
     tools.list_changed = Some(false);
     capabilities.tools = Some(tools);
     capabilities.logging = Some(Map::new());
+    capabilities.resources = Some(rmcp::model::ResourcesCapability::default());
     let mut result = InitializeResult::new(capabilities);
     result.protocol_version = negotiate(requested);
     result.server_info = Implementation::new("ralph-mcp", env!("CARGO_PKG_VERSION"));

@@ -8,13 +8,16 @@
 //! This crate knows nothing of supervision: it serves one session on a listener
 //! it is handed, and exits on SIGTERM.
 
+pub mod config;
 pub mod dispatch;
 pub mod http;
+pub mod media_store;
 pub mod metrics;
 pub mod paths;
 pub mod process;
 pub mod progress;
 pub mod registry;
+pub mod resources;
 pub mod serve;
 pub mod state;
 pub mod tools;

@@ -29,6 +29,9 @@ pub enum ServeError {
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Listener(std::io::Error),
+    /// `.agent/mcp.toml` is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A server ready to run: the state is built and the tools are listed.
@@ -57,7 +60,10 @@ impl Server {
         let roots = AllowedRoots::new(workspace, session.payload.allowed_roots.as_deref())
             .map_err(workspace_err)?;
         let session_id = session.payload.session_id.clone();
-        let ctx = Arc::new(ToolContext::new(Arc::new(session), roots));
+        let config_file = crate::config::McpConfig::load(workspace)?;
+        let ctx = Arc::new(
+            ToolContext::new(Arc::new(session), roots).with_media_config(&config_file.media),
+        );
         let registry = Registry::new(ctx);
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })

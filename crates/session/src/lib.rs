@@ -4,6 +4,7 @@
 //! names that form the contract with Ralph Workflow. No network, no processes.
 
 pub mod capability;
+pub mod media;
 pub mod names;
 pub mod session;
 

@@ -7,7 +7,9 @@ use ralph_mcp_session::{Capability, Requirement};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::{ToolContext, ToolResult, coord, exec, git, grep, list, parse_args, read, write};
+use super::{
+    ToolContext, ToolResult, coord, exec, git, grep, list, media, parse_args, read, write,
+};
 
 /// A boxed tool future.
 pub type ToolFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send>>;
@@ -287,6 +289,20 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             coord::ReadEnvArgs,
             coord::read_env,
             "Read an environment variable of the server. Secrets (names containing TOKEN, SECRET, KEY, PASSWORD, and the bearer token) are redacted."
+        ),
+        tool!(
+            "read_media",
+            One(MediaRead),
+            media::MediaArgs,
+            media::read_media,
+            "Read an image, PDF, document, audio or video file (path, or a ralph://media/<uuid> handle to replay). format 'inline' (default) delivers it the way this session's model can take it: an inline image, a typed block, or a ralph://media/ reference readable with resources/read; format 'metadata' returns size_bytes, sha256, mime_type and image width/height. The type is detected from the content."
+        ),
+        tool!(
+            "read_image",
+            One(MediaRead),
+            media::MediaArgs,
+            media::read_image,
+            "Read an image file (path, or a ralph://media/<uuid> handle). format 'inline' (default) or 'metadata'. Images over max_inline_bytes or for models that cannot take inline images come back as a ralph://media/ reference readable with resources/read."
         ),
     ]
 }

@@ -9,6 +9,7 @@ pub mod exec_policy;
 pub mod git;
 pub mod grep;
 pub mod list;
+pub mod media;
 pub mod read;
 pub mod tracked;
 pub mod walk;
@@ -37,6 +38,12 @@ pub struct ToolContext {
     pub tracked: tracked::TrackedFiles,
     /// Detached exec jobs.
     pub jobs: exec::Jobs,
+    /// Replay storage for media not delivered inline.
+    pub media: crate::media_store::MediaStore,
+    /// How each media modality reaches the session's model.
+    pub media_profile: ralph_mcp_session::media::MediaProfile,
+    /// Largest media file delivered inline (`[media] max_inline_bytes`).
+    pub max_inline_bytes: u64,
 }
 
 impl ToolContext {
@@ -54,13 +61,27 @@ impl ToolContext {
             let _ = std::fs::create_dir_all(dir);
             worker_write_roots.extend(std::fs::canonicalize(dir).ok());
         }
+        let media_profile = ralph_mcp_session::media::MediaProfile::new(
+            session.payload.model_identity.as_ref(),
+            session.payload.capability_profile.as_ref(),
+        );
+        let media = crate::media_store::MediaStore::new(roots.workspace().join(".agent/tmp/media"));
         Self {
             session,
             roots,
             worker_write_roots,
             tracked: tracked::TrackedFiles::default(),
             jobs: exec::Jobs::default(),
+            media,
+            media_profile,
+            max_inline_bytes: crate::config::DEFAULT_MAX_INLINE_BYTES,
         }
+    }
+
+    /// Applies the workspace's `[media]` configuration.
+    pub fn with_media_config(mut self, media: &crate::config::MediaConfig) -> Self {
+        self.max_inline_bytes = media.max_inline_bytes;
+        self
     }
 }
 

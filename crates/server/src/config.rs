@@ -1,0 +1,126 @@
+//! `<workspace>/.agent/mcp.toml`: Ralph's MCP configuration file.
+//!
+//! Sections are validated strictly (an unknown key inside a known section is an
+//! error that names it); Ralph's other sections are accepted so existing files
+//! keep working. Errors name the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default `[media] max_inline_bytes`: 5 MiB.
+pub const DEFAULT_MAX_INLINE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// The `[media]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Accepted for compatibility and ignored: media tools cannot be disabled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Largest file delivered inline (bytes, greater than 0).
+    #[serde(default = "default_max_inline")]
+    pub max_inline_bytes: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_inline() -> u64 {
+    DEFAULT_MAX_INLINE_BYTES
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
+        }
+    }
+}
+
+/// The parsed file.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct McpConfig {
+    /// `[media]`.
+    #[serde(default)]
+    pub media: MediaConfig,
+    /// `[mcp_servers.*]`: upstream servers, kept as written.
+    #[serde(default)]
+    pub mcp_servers: toml::Table,
+    /// Ralph's `[web_search]`, accepted and not used.
+    #[serde(default)]
+    pub web_search: Option<toml::Table>,
+    /// Ralph's `[web_visit]`, accepted and not used.
+    #[serde(default)]
+    pub web_visit: Option<toml::Table>,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl McpConfig {
+    /// Where the file lives for `workspace`.
+    pub fn path_in(workspace: &Path) -> PathBuf {
+        workspace.join(".agent").join("mcp.toml")
+    }
+
+    /// Reads the workspace's file; a missing file is the default configuration.
+    pub fn load(workspace: &Path) -> Result<Self, ConfigError> {
+        let path = Self::path_in(workspace);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).map_err(|message| ConfigError { path, message }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(ConfigError {
+                path,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+
+    /// Parses and validates the text of a file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        if cfg.media.max_inline_bytes == 0 {
+            return Err("key `media.max_inline_bytes` must be greater than 0".into());
+        }
+        if !cfg.media.enabled {
+            tracing::warn!(
+                "[media] enabled = false is accepted and ignored: the media tools stay available"
+            );
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_ralph_sections_are_accepted() {
+        let cfg = McpConfig::parse("[web_search]\nprovider = \"x\"\n[web_visit]\nenabled = true\n")
+            .unwrap();
+        assert_eq!(cfg.media, MediaConfig::default());
+        let cfg = McpConfig::parse("[media]\nmax_inline_bytes = 1024\n").unwrap();
+        assert_eq!(cfg.media.max_inline_bytes, 1024);
+    }
+
+    #[test]
+    fn unknown_media_key_and_bad_values_name_the_key() {
+        let err = McpConfig::parse("[media]\nmax_inline = 3\n").unwrap_err();
+        assert!(err.contains("max_inline"), "{err}");
+        let err = McpConfig::parse("[media]\nmax_inline_bytes = 0\n").unwrap_err();
+        assert!(err.contains("media.max_inline_bytes"), "{err}");
+        let err = McpConfig::parse("[media]\nmax_inline_bytes = \"big\"\n").unwrap_err();
+        assert!(err.contains("max_inline_bytes"), "{err}");
+    }
+}

@@ -1,0 +1,313 @@
+//! Replay storage for media that is not delivered inline: each artifact gets a
+//! `ralph://media/<uuid>` URI, its bytes in `<dir>/<uuid>.bin` and its manifest
+//! entry in `<dir>/<uuid>.json`. The directory is the manifest, so a restarted
+//! server still answers `resources/read` for handles it gave out before.
+//! Entries and bytes are bounded; the oldest entries are evicted first.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The URI scheme and prefix of replay handles.
+pub const URI_PREFIX: &str = "ralph://media/";
+/// Entries kept at most.
+pub const MAX_ENTRIES: usize = 256;
+/// Bytes kept at most, over all entries.
+pub const MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
+/// Largest single artifact accepted.
+pub const MAX_ENTRY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One registered artifact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MediaEntry {
+    /// `ralph://media/<uuid>`.
+    pub uri: String,
+    /// The source file's name.
+    pub name: String,
+    /// Detected MIME type.
+    pub mime_type: String,
+    /// `image`, `pdf`, `document`, `audio` or `video`.
+    pub modality: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// Registration time, Unix milliseconds.
+    pub created_unix_ms: u64,
+}
+
+/// Why a lookup or registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Not a `ralph://media/<uuid>` URI.
+    #[error("`{0}` is not a media handle; expected ralph://media/<uuid> as returned by read_media")]
+    BadUri(String),
+    /// Never registered, or evicted.
+    #[error(
+        "media `{0}` is not available: it was never registered here or was evicted (the store keeps the newest {MAX_ENTRIES} entries); call read_media on the file again"
+    )]
+    NotFound(String),
+    /// Too large to keep.
+    #[error(
+        "the file is {size} bytes, more than the {MAX_ENTRY_BYTES}-byte replay limit; use format=\"metadata\" or work with the path"
+    )]
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// Storage failed.
+    #[error("cannot store media under {dir}: {source}")]
+    Io {
+        /// The store directory.
+        dir: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The replay store of one server.
+#[derive(Debug)]
+pub struct MediaStore {
+    dir: PathBuf,
+    lock: Mutex<()>,
+}
+
+/// The uuid inside a handle, validated so it can name a file.
+fn id_of(uri: &str) -> Result<&str, StoreError> {
+    let id = uri
+        .strip_prefix(URI_PREFIX)
+        .ok_or_else(|| StoreError::BadUri(uri.into()))?;
+    uuid::Uuid::try_parse(id).map_err(|_| StoreError::BadUri(uri.into()))?;
+    if id.len() != 36 {
+        return Err(StoreError::BadUri(uri.into()));
+    }
+    Ok(id)
+}
+
+/// SHA-256 (hex) and length of a file, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), len))
+}
+
+impl MediaStore {
+    /// A store in `dir` (created on first registration).
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            dir: self.dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// Copies `src` into the store and returns its entry. The bytes are copied
+    /// and hashed in one streamed pass, so what is replayed is what was hashed.
+    pub fn register(
+        &self,
+        src: &Path,
+        mime_type: &str,
+        modality: &str,
+    ) -> Result<MediaEntry, StoreError> {
+        let size = std::fs::metadata(src).map_err(|e| self.io(e))?.len();
+        if size > MAX_ENTRY_BYTES {
+            return Err(StoreError::TooLarge { size });
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let bin = self.dir.join(format!("{id}.bin"));
+        let (sha256, size) = self.copy_hashed(src, &bin).inspect_err(|_| {
+            let _ = std::fs::remove_file(&bin);
+        })?;
+        let entry = MediaEntry {
+            uri: format!("{URI_PREFIX}{id}"),
+            name: src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| id.clone()),
+            mime_type: mime_type.into(),
+            modality: modality.into(),
+            size,
+            sha256,
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        };
+        let json = serde_json::to_vec(&entry).unwrap_or_default();
+        crate::tools::atomic::write_atomic(&self.dir.join(format!("{id}.json")), &json, false)
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&bin);
+                self.io(e)
+            })?;
+        let _guard = self.lock.lock();
+        self.prune();
+        Ok(entry)
+    }
+
+    fn copy_hashed(&self, src: &Path, dest: &Path) -> Result<(String, u64), StoreError> {
+        let mut from = std::fs::File::open(src).map_err(|e| self.io(e))?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dest)
+            .map_err(|e| self.io(e))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = from.read(&mut buf).map_err(|e| self.io(e))?;
+            if n == 0 {
+                break;
+            }
+            len += n as u64;
+            if len > MAX_ENTRY_BYTES {
+                return Err(StoreError::TooLarge { size: len });
+            }
+            hasher.update(&buf[..n]);
+            to.write_all(&buf[..n]).map_err(|e| self.io(e))?;
+        }
+        to.sync_all().map_err(|e| self.io(e))?;
+        Ok((hex::encode(hasher.finalize()), len))
+    }
+
+    /// The entry and bytes behind a handle.
+    pub fn read(&self, uri: &str) -> Result<(MediaEntry, Vec<u8>), StoreError> {
+        let id = id_of(uri)?;
+        let entry = self
+            .entry(id)
+            .ok_or_else(|| StoreError::NotFound(uri.into()))?;
+        let bytes = std::fs::read(self.dir.join(format!("{id}.bin")))
+            .map_err(|_| StoreError::NotFound(uri.into()))?;
+        Ok((entry, bytes))
+    }
+
+    /// The entry behind a handle, without its bytes.
+    pub fn lookup(&self, uri: &str) -> Result<MediaEntry, StoreError> {
+        let id = id_of(uri)?;
+        self.entry(id)
+            .ok_or_else(|| StoreError::NotFound(uri.into()))
+    }
+
+    /// Where a handle's bytes are kept.
+    pub fn bytes_path(&self, uri: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.dir.join(format!("{}.bin", id_of(uri)?)))
+    }
+
+    fn entry(&self, id: &str) -> Option<MediaEntry> {
+        let raw = std::fs::read(self.dir.join(format!("{id}.json"))).ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+
+    /// Every entry, oldest first.
+    pub fn list(&self) -> Vec<MediaEntry> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<MediaEntry> = dir
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.strip_suffix(".json")?;
+                uuid::Uuid::try_parse(id).ok()?;
+                self.entry(id)
+            })
+            .collect();
+        entries.sort_by(|a, b| (a.created_unix_ms, &a.uri).cmp(&(b.created_unix_ms, &b.uri)));
+        entries
+    }
+
+    /// Evicts the oldest entries until both bounds hold.
+    fn prune(&self) {
+        let entries = self.list();
+        let mut count = entries.len();
+        let mut total: u64 = entries.iter().map(|e| e.size).sum();
+        for e in entries {
+            if count <= MAX_ENTRIES && total <= MAX_TOTAL_BYTES {
+                break;
+            }
+            if let Ok(id) = id_of(&e.uri) {
+                let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
+                let _ = std::fs::remove_file(self.dir.join(format!("{id}.bin")));
+            }
+            count -= 1;
+            total = total.saturating_sub(e.size);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn register_read_and_evict_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::new(dir.path().join("media"));
+        let src = dir.path().join("a.png");
+        std::fs::write(&src, b"\x89PNG bytes").unwrap();
+        let e = store.register(&src, "image/png", "image").unwrap();
+        assert!(e.uri.starts_with(URI_PREFIX));
+        let (got, bytes) = store.read(&e.uri).unwrap();
+        assert_eq!(bytes, b"\x89PNG bytes");
+        assert_eq!(got, e);
+        assert_eq!(e.sha256, hash_file(&src).unwrap().0);
+        let mut last = e;
+        for _ in 0..MAX_ENTRIES {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            last = store.register(&src, "image/png", "image").unwrap();
+        }
+        let list = store.list();
+        assert_eq!(list.len(), MAX_ENTRIES);
+        assert_eq!(list.last().unwrap().uri, last.uri);
+        assert!(matches!(store.read(&got.uri), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn handles_are_strict() {
+        let store = MediaStore::new("/nonexistent".into());
+        for bad in [
+            "ralph://media/../../etc/passwd",
+            "ralph://media/",
+            "file:///etc/passwd",
+            "ralph://media/00000000000000000000000000000000",
+        ] {
+            assert!(
+                matches!(store.read(bad), Err(StoreError::BadUri(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn only_uuid_handles_name_files(s in ".{0,60}") {
+            let uri = format!("{URI_PREFIX}{s}");
+            if let Ok(id) = id_of(&uri) {
+                prop_assert_eq!(id.len(), 36);
+                prop_assert!(id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+            }
+        }
+    }
+}
