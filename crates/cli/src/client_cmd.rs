@@ -23,10 +23,17 @@ pub struct ProbeArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
+    /// Probe this many times (each a fresh connection and handshake) and print
+    /// the latency median, p99, min and max.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
 }
 
 /// Runs `probe`; the exit code is 0 when healthy, 1 otherwise.
 pub async fn run_probe(args: ProbeArgs) -> Result<i32> {
+    if args.count > 1 {
+        return probe_many(&args).await;
+    }
     match probe(
         &args.url,
         args.token.as_deref(),
@@ -49,6 +56,37 @@ pub async fn run_probe(args: ProbeArgs) -> Result<i32> {
             Ok(1)
         }
     }
+}
+
+async fn probe_many(args: &ProbeArgs) -> Result<i32> {
+    let mut ms = Vec::with_capacity(args.count as usize);
+    for _ in 0..args.count {
+        let hs = probe(
+            &args.url,
+            args.token.as_deref(),
+            &args.require,
+            Duration::from_millis(args.timeout_ms),
+        )
+        .await;
+        match hs {
+            Ok(hs) => ms.push(hs.latency.as_secs_f64() * 1000.0),
+            Err(e) => {
+                println!("fail after {} probes: {e}", ms.len());
+                return Ok(1);
+            }
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "ok probes={} median_ms={:.3} p99_ms={:.3} min_ms={:.3} max_ms={:.3}",
+        ms.len(),
+        at(0.5),
+        at(0.99),
+        ms[0],
+        ms[ms.len() - 1]
+    );
+    Ok(0)
 }
 
 /// Arguments of `call`.

@@ -1,0 +1,560 @@
+"""Measures ralph-mcp side by side with the Python original and the physical floor,
+and writes BENCHMARKS.md. Run through bench/run, which builds and installs first.
+
+Environment: RALPH_PY (python of a venv with ralph-workflow, or empty), QUICK=1 for
+fewer samples.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_http import call, handshake, tools_list_ok
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / "target" / "release" / "ralph-mcp"
+FLOOR = REPO / "bench" / "floor" / "target" / "release" / "floor-server"
+RALPH_PY = os.environ.get("RALPH_PY", "")
+QUICK = os.environ.get("QUICK") == "1"
+WORK = Path(tempfile.mkdtemp(prefix="ralph-mcp-bench-"))
+CAPS = ["workspace.read", "workspace.metadata_read", "git.status_read", "process.exec_bounded"]
+SESSION = {"session_id": "bench", "run_id": "bench-run", "drain": "development", "capabilities": CAPS}
+MARKER = "BENCH-4K-END-MARKER"
+
+rows: list[tuple[str, str, str, str]] = []  # (figure, ralph-mcp, comparison, ratio)
+notes: list[str] = []
+commands: list[str] = []
+
+
+def n(full: int, quick: int) -> int:
+    return quick if QUICK else full
+
+
+def stats(ms: list[float]) -> str:
+    s = sorted(ms)
+    p99 = s[min(len(s) - 1, round((len(s) - 1) * 0.99))]
+    return f"median {statistics.median(s):.2f} ms, p99 {p99:.2f}, min–max {s[0]:.2f}–{s[-1]:.2f} (n={len(s)})"
+
+
+def ratio(ours: float, theirs: float, unit: str = "faster") -> str:
+    if ours <= 0 or theirs <= 0:
+        return "—"
+    return f"{theirs / ours:.1f}× {unit}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def wait_ready(url: str, deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if tools_list_ok(url, timeout=1.0):
+            return
+        time.sleep(0.001)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def make_workspace(name: str) -> Path:
+    ws = WORK / name
+    ws.mkdir(parents=True)
+    body = ("x" * 79 + "\n") * 51
+    (ws / "four_k.txt").write_text(body[: 4096 - len(MARKER) - 1] + MARKER + "\n")
+    return ws
+
+
+def session_file(ws: Path) -> Path:
+    f = WORK / f"session-{ws.name}.json"
+    f.write_text(json.dumps(SESSION))
+    return f
+
+
+# --- servers -------------------------------------------------------------------------
+
+def spawn_ours(ws: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "RALPH_MCP_SESSION_JSON": json.dumps(SESSION)}
+    env.pop("MCP_AUTH_TOKEN", None)
+    return subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workspace", str(ws)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
+def spawn_python(ws: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "RALPH_MCP_SESSION_FILE": str(session_file(ws))}
+    env.pop("MCP_AUTH_TOKEN", None)
+    return subprocess.Popen([RALPH_PY, "-m", "ralph.mcp.server", "--host", "127.0.0.1", "--port", str(port),
+                             "--workspace", str(ws)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
+def stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# --- figures -------------------------------------------------------------------------
+
+def cold_start() -> None:
+    def measure(spawn, count):
+        ms = []
+        ws = make_workspace(f"cold-{spawn.__name__}")
+        for _ in range(count):
+            port = free_port()
+            t0 = time.perf_counter()
+            p = spawn(ws, port)
+            wait_ready(f"http://127.0.0.1:{port}/mcp")
+            ms.append((time.perf_counter() - t0) * 1000)
+            stop(p)
+        return ms
+
+    ours = measure(spawn_ours, n(30, 5))
+    floor = []
+    for _ in range(n(100, 10)):
+        t0 = time.perf_counter()
+        subprocess.run(["/bin/true"], check=True)
+        floor.append((time.perf_counter() - t0) * 1000)
+    comp = [f"floor, fork+exec `/bin/true`: {stats(floor)}"]
+    rat = [f"{statistics.median(ours) / statistics.median(floor):.1f}× the floor"]
+    if RALPH_PY:
+        py = measure(spawn_python, n(10, 3))
+        comp.append(f"Python `python -m ralph.mcp.server`: {stats(py)}")
+        rat.append(ratio(statistics.median(ours), statistics.median(py)) + " than Python")
+    rows.append(("Cold start: spawn → initialize + tools/list ok", stats(ours), "<br>".join(comp), "; ".join(rat)))
+    commands.append("cold start: spawn `ralph-mcp serve --port P`, poll initialize + tools/list every 1 ms "
+                    "(fresh connection each) until tools are listed; same for `python -m ralph.mcp.server`")
+
+
+def run_supervised(ws: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, **(extra_env or {})}
+    p = subprocess.Popen([str(BIN), "run", "--workspace", str(ws), "--port", str(port), "--no-auth", "--",
+                          "sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    wait_ready(f"http://127.0.0.1:{port}/mcp")
+    return p
+
+
+def server_pid(run: subprocess.Popen) -> int:
+    for _ in range(5000):
+        for c in children(run.pid):
+            try:
+                if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes():
+                    return c
+            except OSError:
+                pass
+        time.sleep(0.001)
+    raise RuntimeError("no server child")
+
+
+def recover(run: subprocess.Popen, sig: int, count: int, per_try: float) -> list[float]:
+    port_url = None
+    ms = []
+    for _ in range(count):
+        old = server_pid(run)
+        port_url = port_url or RUN_URL[run.pid]
+        os.kill(old, sig)
+        t0 = time.perf_counter()
+        while True:
+            if tools_list_ok(port_url, timeout=per_try):
+                cur = server_pid(run)
+                if cur != old:
+                    break
+            time.sleep(0.001)
+        ms.append((time.perf_counter() - t0) * 1000)
+        time.sleep(2.1)  # past the lifecycle's 2 s quick-crash window, so no back-off applies
+    return ms
+
+
+RUN_URL: dict[int, str] = {}
+
+
+def crash_outage() -> None:
+    ws = make_workspace("outage")
+    port = free_port()
+    run = run_supervised(ws, port)
+    RUN_URL[run.pid] = f"http://127.0.0.1:{port}/mcp"
+    try:
+        ours = recover(run, signal.SIGKILL, n(15, 3), 5.0)
+    finally:
+        stop(run)
+    comparison, r = "Python not set up", "—"
+    if RALPH_PY:
+        pws = make_workspace("outage-py")
+        out = subprocess.run([RALPH_PY, str(REPO / "bench" / "ralph_side.py"), "outage", str(pws), str(n(5, 2))],
+                             capture_output=True, text=True, timeout=600, cwd=REPO / "bench")
+        if out.returncode == 0:
+            py = json.loads(out.stdout.strip().splitlines()[-1])["samples_ms"]
+            comparison, r = stats(py), ratio(statistics.median(ours), statistics.median(py))
+        else:
+            comparison = "the Python run failed (see Notes)"
+            last = [ln for ln in out.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+            notes.append(f"Python outage run failed: {last[0].strip()}")
+    rows.append(("Crash outage: `kill -9` server → tools/list ok on the same endpoint", stats(ours),
+                 f"Python `start_mcp_server` + `check_health_and_restart_if_needed` in a tight loop: {comparison}",
+                 r + (" than Python" if r != "—" else "")))
+    commands.append("crash outage: `ralph-mcp run --port P --no-auth -- sleep 3600`; kill -9 the serve child; "
+                    "a client retries handshake + tools/list until a new incarnation answers")
+
+
+def hung_recovery() -> None:
+    ws = make_workspace("hung")
+    port = free_port()
+    env = {"RALPH_MCP_SUPERVISION_INTERVAL_MS": "200", "RALPH_MCP_PROBE_TIMEOUT_MS": "300"}
+    run = run_supervised(ws, port, env)
+    RUN_URL[run.pid] = f"http://127.0.0.1:{port}/mcp"
+    try:
+        ours = recover(run, signal.SIGSTOP, n(6, 2), 0.5)
+    finally:
+        stop(run)
+    rows.append(("Hung server (SIGSTOP) → served again; interval 200 ms, probe timeout 300 ms, 3 failed probes",
+                 stats(ours), "floor ≈ 3 × (interval + timeout) = 1500 ms of detection", "—"))
+    commands.append("hung recovery: as crash outage with SIGSTOP, RALPH_MCP_SUPERVISION_INTERVAL_MS=200, "
+                    "RALPH_MCP_PROBE_TIMEOUT_MS=300")
+
+
+def wrk(url: str, body: dict, headers: dict, expect: str, conns: int, seconds: int) -> dict:
+    env = {**os.environ, "BODY": json.dumps(body), "EXPECT": expect,
+           "HDRS": json.dumps(headers)}
+    out = subprocess.run(["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", f"{seconds}s", "--latency",
+                          "-s", str(REPO / "bench" / "check.lua"), url],
+                         capture_output=True, text=True, env=env, timeout=seconds + 60)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("JSON "))
+    return json.loads(line[5:])
+
+
+def fmt_wrk(r: dict) -> str:
+    rps = r["requests"] / (r["duration_us"] / 1e6)
+    ok = "all replies checked ok" if r["bad"] == 0 and r["errors"] == 0 else f"{r['bad']} bad, {r['errors']} errors"
+    return (f"{rps:,.0f} req/s; latency median {r['p50_us'] / 1000:.3f} ms, p99 {r['p99_us'] / 1000:.3f}, "
+            f"min–max {r['min_us'] / 1000:.3f}–{r['max_us'] / 1000:.3f}; {ok}")
+
+
+def load_and_rss() -> None:
+    seconds = n(8, 2)
+    servers = {}
+    ws = make_workspace("load")
+    port = free_port()
+    servers["ours"] = (spawn_ours(ws, port), f"http://127.0.0.1:{port}/mcp")
+    if RALPH_PY:
+        pws = make_workspace("load-py")
+        pport = free_port()
+        servers["python"] = (spawn_python(pws, pport), f"http://127.0.0.1:{pport}/mcp")
+    floor_reply = WORK / "floor-reply.json"
+    fport = free_port()
+    try:
+        for _, (p, url) in servers.items():
+            wait_ready(url)
+        rss_ready = {k: rss_kib(p.pid) for k, (p, _) in servers.items()}
+        h = handshake(servers["ours"][1])
+        read_body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                     "params": {"name": "read_file", "arguments": {"path": "four_k.txt"}}}
+        list_body = {"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {}}
+        reply = call(servers["ours"][1], h, "tools/call", read_body["params"])
+        floor_reply.write_text(json.dumps({"jsonrpc": "2.0", "id": 7, "result": reply}))
+        floor = subprocess.Popen([str(FLOOR), str(fport), str(floor_reply)], stderr=subprocess.DEVNULL)
+        furl = f"http://127.0.0.1:{fport}/mcp"
+        for _ in range(2000):
+            try:
+                socket.create_connection(("127.0.0.1", fport), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.005)
+        try:
+            for what, body, expect in (("tools/call read_file (4 KiB)", read_body, MARKER),
+                                       ("tools/list", list_body, '"read_file"')):
+                for conns in (1, 8):
+                    res = {}
+                    for k, (_, url) in servers.items():
+                        hk = handshake(url)
+                        res[k] = wrk(url, body, hk, expect, conns, seconds)
+                    if what.startswith("tools/call"):
+                        res["floor"] = wrk(furl, body, {}, MARKER, conns, seconds)
+                    ours_rps = res["ours"]["requests"] / res["ours"]["duration_us"]
+                    comp = []
+                    rat = []
+                    if "python" in res:
+                        comp.append(f"Python: {fmt_wrk(res['python'])}")
+                        py_rps = res["python"]["requests"] / res["python"]["duration_us"]
+                        rat.append(f"{ours_rps / py_rps:.1f}× Python's throughput" if py_rps else "—")
+                    if "floor" in res:
+                        comp.append(f"floor: {fmt_wrk(res['floor'])}")
+                        fl_rps = res["floor"]["requests"] / res["floor"]["duration_us"]
+                        rat.append(f"{ours_rps / fl_rps:.0%} of the floor")
+                    rows.append((f"wrk {what}, {conns} connection(s), keep-alive, {seconds}s", fmt_wrk(res["ours"]),
+                                 "<br>".join(comp) or "—", "; ".join(rat) or "—"))
+        finally:
+            stop(floor)
+        rss_after = {k: rss_kib(p.pid) for k, (p, _) in servers.items()}
+        py = (f"Python: {rss_ready['python'] / 1024:.1f} MiB at ready, {rss_after['python'] / 1024:.1f} MiB after load"
+              if "python" in servers else "Python not set up")
+        rows.append(("RSS of the server process", f"{rss_ready['ours'] / 1024:.1f} MiB at ready, "
+                     f"{rss_after['ours'] / 1024:.1f} MiB after load", py,
+                     ratio(rss_after["ours"], rss_after.get("python", 0), "less memory") if "python" in servers else "—"))
+    finally:
+        for p, _ in servers.values():
+            stop(p)
+    commands.append(f"load: `wrk -t min(c,2) -c {{1,8}} -d {seconds}s -s bench/check.lua URL`; check.lua POSTs one "
+                    "JSON-RPC message on keep-alive connections and counts every reply that is not 200 or lacks the "
+                    "expected text; floor: `bench/floor` (hyper, fixed reply of the same bytes)")
+
+
+def healthy_probe() -> None:
+    ws = make_workspace("probe")
+    port = free_port()
+    p = spawn_ours(ws, port)
+    url = f"http://127.0.0.1:{port}/mcp"
+    count = n(300, 30)
+    try:
+        wait_ready(url)
+        out = subprocess.run([str(BIN), "probe", url, "--count", str(count)], capture_output=True, text=True)
+        f = dict(kv.split("=") for kv in out.stdout.split()[1:])
+        ours = (f"median {float(f['median_ms']):.2f} ms, p99 {float(f['p99_ms']):.2f}, "
+                f"min–max {float(f['min_ms']):.2f}–{float(f['max_ms']):.2f} (n={count})")
+        ours_med = float(f["median_ms"])
+    finally:
+        stop(p)
+    comparison, r = "Python not set up", "—"
+    if RALPH_PY:
+        pws = make_workspace("probe-py")
+        pport = free_port()
+        pp = spawn_python(pws, pport)
+        purl = f"http://127.0.0.1:{pport}/mcp"
+        try:
+            wait_ready(purl)
+            out = subprocess.run([RALPH_PY, str(REPO / "bench" / "ralph_side.py"), "probe", purl, str(count)],
+                                 capture_output=True, text=True, timeout=600, cwd=REPO / "bench")
+            py = json.loads(out.stdout.strip().splitlines()[-1])["samples_ms"]
+            comparison = f"`probe_mcp_http_endpoint` against the Python server: {stats(py)}"
+            r = ratio(ours_med, statistics.median(py)) + " than Python"
+        finally:
+            stop(pp)
+    rows.append(("Healthy probe (fresh connection, initialize, initialized, tools/list)", ours, comparison, r))
+    commands.append(f"probe: `ralph-mcp probe URL --count {count}` (the lifecycle's own probe, in-process timing)")
+
+
+def build_tree() -> Path:
+    tree = WORK / "tree"
+    tree.mkdir()
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        dest = tree / "ralph-mcp" / f
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / f).is_file():
+            shutil.copy2(REPO / f, dest)
+    if RALPH_PY:
+        site = subprocess.run([RALPH_PY, "-c", "import ralph, os; print(os.path.dirname(ralph.__file__))"],
+                              capture_output=True, text=True).stdout.strip()
+        if site:
+            shutil.copytree(site, tree / "ralph", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
+    return tree
+
+
+def grep_bench() -> None:
+    tree = build_tree()
+    nfiles = sum(1 for _ in tree.rglob("*") if _.is_file() and ".git" not in _.parts)
+    port = free_port()
+    p = spawn_ours(tree, port)
+    url = f"http://127.0.0.1:{port}/mcp"
+    py_proc = None
+    if RALPH_PY:
+        pport = free_port()
+        py_proc = spawn_python(tree, pport)
+        purl = f"http://127.0.0.1:{pport}/mcp"
+    try:
+        wait_ready(url)
+        if py_proc:
+            wait_ready(purl, 60)
+        for label, lit in (("common", "return"), ("rare", "McpServerError")):
+            args = {"pattern": lit, "path": ".", "regex": False, "limit": 1_000_000, "max_file_bytes": 5_000_000}
+
+            def run_mcp(u):
+                h = handshake(u)
+                ms, res = [], None
+                for _ in range(n(10, 3)):
+                    t0 = time.perf_counter()
+                    res = call(u, h, "tools/call", {"name": "grep_files", "arguments": args}, timeout=120)
+                    ms.append((time.perf_counter() - t0) * 1000)
+                return ms, res
+
+            ours_ms, res = run_mcp(url)
+            ours_set = match_set(res)
+            rg_ms, rg_out = [], ""
+            rg_cmd = ["rg", "-n", "--no-heading", "-F", "--hidden", "-g", "!.git", "--max-filesize", "5000000", lit]
+            for _ in range(n(10, 3)):
+                t0 = time.perf_counter()
+                rg_out = subprocess.run(rg_cmd, cwd=tree, capture_output=True, text=True).stdout
+                rg_ms.append((time.perf_counter() - t0) * 1000)
+            rg_set = {(ln.split(":", 2)[0], int(ln.split(":", 2)[1])) for ln in rg_out.splitlines() if ln.count(":") >= 2}
+            equal = "equal" if ours_set == rg_set else f"DIFFER (ours {len(ours_set)}, rg {len(rg_set)})"
+            comp = [f"`{' '.join(rg_cmd)}`: {stats(rg_ms)}; match sets {equal}"]
+            rat = [f"{statistics.median(ours_ms) / statistics.median(rg_ms):.1f}× rg's time"]
+            if py_proc:
+                py_ms, py_res = run_mcp(purl)
+                py_set = match_set(py_res)
+                same = "equal" if py_set == ours_set else f"differ (Python {len(py_set)}, ours {len(ours_set)})"
+                comp.append(f"Python `grep_files`: {stats(py_ms)}; match sets {same}")
+                rat.append(ratio(statistics.median(ours_ms), statistics.median(py_ms)) + " than Python")
+            rows.append((f"grep_files {label} literal `{lit}` ({len(ours_set)} matches, {nfiles} files)",
+                         stats(ours_ms), "<br>".join(comp), "; ".join(rat)))
+    finally:
+        stop(p)
+        if py_proc:
+            stop(py_proc)
+    commands.append("grep: a tree of this repository's tracked files plus the installed `ralph` package sources, "
+                    "`git init`-ed; tools/call grep_files {regex:false, limit:1000000} over one keep-alive session")
+
+
+def match_set(result: dict) -> set:
+    data = result.get("structuredContent")
+    if data is None:
+        text = "".join(b.get("text", "") for b in result.get("content", []))
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return set()
+    out = set()
+    for m in data.get("matches", []):
+        path = str(m.get("path", "")).removeprefix("./")
+        line = m.get("line", m.get("line_number"))
+        if line is not None:
+            out.add((path, int(line)))
+    return out
+
+
+def many_sessions() -> None:
+    count = n(50, 10)
+    procs = []
+    ready_files = []
+    t0 = time.perf_counter()
+    for i in range(count):
+        ws = make_workspace(f"many-{i}")
+        ready = ws / "READY"
+        ready_files.append(ready)
+        procs.append(subprocess.Popen([str(BIN), "run", "--workspace", str(ws), "--port", "0", "--no-auth", "--",
+                                       "sh", "-c", f"touch {ready}; exec sleep 3600"],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        while not all(f.exists() for f in ready_files):
+            time.sleep(0.002)
+        elapsed = (time.perf_counter() - t0) * 1000
+        total = 0
+        for p in procs:
+            total += rss_kib(p.pid)
+            for c in children(p.pid):
+                if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes():
+                    total += rss_kib(c)
+        rows.append((f"{count} supervised servers started together (`ralph-mcp run` each, preflight passed)",
+                     f"all ready in {elapsed:.0f} ms; total RSS {total / 1024:.1f} MiB "
+                     f"({total / 1024 / count:.1f} MiB per supervisor + server)", "—", "—"))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    commands.append(f"many sessions: {count} × `ralph-mcp run --port 0 --no-auth -- sh -c 'touch READY; exec sleep 3600'` "
+                    "started at once; ready = every agent started (each after its own preflight)")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def write_report() -> None:
+    py_version = "not set up"
+    if RALPH_PY:
+        py_version = subprocess.run([RALPH_PY, "-c", "import sys, importlib.metadata as m; "
+                                     "print(f'ralph-workflow {m.version(\"ralph-workflow\")} on Python {sys.version.split()[0]}')"],
+                                    capture_output=True, text=True).stdout.strip()
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `bench/run` (see the README); every comparison was measured in the same run.",
+        "",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- Machine: {machine()}",
+        f"- ralph-mcp: `{BIN.relative_to(REPO)}` (release), commit {git_rev()}",
+        f"- Python original: {py_version}",
+        f"- Samples: {'QUICK=1 (reduced)' if QUICK else 'full'}",
+        "",
+        "| figure | ralph-mcp | comparison | ratio |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    out += ["", "## How each figure is measured", ""] + [f"- {c}" for c in commands]
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {x}" for x in notes]
+    (REPO / "BENCHMARKS.md").write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+def git_rev() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip() or "unknown"
+
+
+def main() -> None:
+    if not RALPH_PY:
+        notes.append("The Python original could not be set up (see bench/run's output); only ralph-mcp and the "
+                     "floors were measured.")
+    steps = [cold_start, crash_outage, hung_recovery, healthy_probe, load_and_rss, grep_bench, many_sessions]
+    only = set(sys.argv[1:])
+    try:
+        for step in steps:
+            if only and step.__name__ not in only:
+                continue
+            print(f"== {step.__name__}", file=sys.stderr, flush=True)
+            step()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+    write_report()
+
+
+if __name__ == "__main__":
+    main()
