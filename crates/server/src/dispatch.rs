@@ -204,14 +204,14 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         return Reply::Accepted;
     };
     if method == "initialize" {
-        return initialize(&id, &msg.params);
+        return initialize(state, &id, &msg.params);
     }
     if let Some(reply) = check_session_headers(state, headers, &id) {
         return reply;
     }
     match method.as_str() {
         "ping" => ok(&id, "{}", false),
-        "tools/list" => ok(&id, state.registry.list_result_json(), false),
+        "tools/list" => ok(&id, &state.registry.list_result_json(), false),
         "tools/call" => call_tool(state, headers, &id, msg.params).await,
         "logging/setLevel" => set_level(state, &id, &msg.params),
         "resources/list" => ok(&id, &resources::list(state), false),
@@ -278,7 +278,7 @@ fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) -> Opt
     }
 }
 
-fn initialize(id: &str, params: &Value) -> Reply {
+fn initialize(state: &AppState, id: &str, params: &Value) -> Reply {
     let requested = match params.get("protocolVersion") {
         Some(Value::String(v)) => v.as_str(),
         Some(_) => {
@@ -300,7 +300,8 @@ fn initialize(id: &str, params: &Value) -> Reply {
     };
     let mut capabilities = ServerCapabilities::default();
     let mut tools = ToolsCapability::default();
-    tools.list_changed = Some(false);
+    // Upstream tool lists can change; ours alone cannot.
+    tools.list_changed = Some(!state.registry.upstreams().is_empty());
     capabilities.tools = Some(tools);
     capabilities.logging = Some(Map::new());
     capabilities.resources = Some(rmcp::model::ResourcesCapability::default());
@@ -363,7 +364,7 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
     };
     let args = params.remove("arguments").unwrap_or(Value::Null);
     let started = Instant::now();
-    let tool = match state.registry.lookup(&name) {
+    let target = match state.registry.lookup(&name) {
         Lookup::Unknown => {
             state
                 .metrics
@@ -391,7 +392,7 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
             );
             return tool_result(id, &e.into_result());
         }
-        Lookup::Found(tool) => tool,
+        Lookup::Found(target) => target,
     };
     let Some(_permit) = state.try_permit() else {
         state.metrics.saturation_rejections.inc();
@@ -405,21 +406,20 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
     let token = progress::token_of(&params).filter(|_| accepts_event_stream(headers));
     let Some(token) = token else {
         let _permit = _permit;
-        return run_call(state, tool, args, None, started, id).await;
+        return run_call(state, target, args, None, started, id).await;
     };
     // The client wants progress: answer with an SSE stream that the call feeds.
     let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
     let sink = ProgressSink::new(token, tx.clone());
     let state = state.clone();
     let id = id.to_owned();
-    let name = tool.name;
     tokio::spawn(async move {
         let _permit = _permit;
-        let Lookup::Found(tool) = state.registry.lookup(name) else {
+        let Lookup::Found(target) = state.registry.lookup(&name) else {
             return;
         };
         if let Reply::Json { body, .. } =
-            run_call(&state, tool, args, Some(sink), started, &id).await
+            run_call(&state, target, args, Some(sink), started, &id).await
         {
             let _ = tx
                 .send(progress::Event {
@@ -434,14 +434,15 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
 
 async fn run_call(
     state: &AppState,
-    tool: &crate::tools::catalog::ToolDef,
+    target: crate::registry::Target<'_>,
     args: Value,
     sink: Option<ProgressSink>,
     started: Instant,
     id: &str,
 ) -> Reply {
+    let metric_name = target.metric_name();
     state.metrics.in_flight.inc();
-    let result = state.registry.call(tool, args, sink).await;
+    let result = state.registry.call(target, args, sink).await;
     state.metrics.in_flight.dec();
     let outcome = if result.is_error == Some(true) {
         "error"
@@ -450,7 +451,7 @@ async fn run_call(
     };
     state
         .metrics
-        .tool_call(tool.name, outcome, started.elapsed());
+        .tool_call(&metric_name, outcome, started.elapsed());
     tool_result(id, &result)
 }
 

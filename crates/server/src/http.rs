@@ -21,9 +21,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mcp = Router::new()
         .route(
             "/mcp",
-            get(method_not_allowed)
-                .post(post_mcp)
-                .delete(method_not_allowed),
+            get(get_mcp).post(post_mcp).delete(method_not_allowed),
         )
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(
@@ -154,6 +152,72 @@ async fn method_not_allowed(method: Method) -> Response {
     );
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
+}
+
+/// `GET /mcp`: when upstream servers are configured (their tool lists can change),
+/// a stream of server notifications (`notifications/tools/list_changed`) for a
+/// client that accepts `text/event-stream` and names our session; 405 otherwise.
+async fn get_mcp(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if state.registry.upstreams().is_empty() || !wants_stream {
+        return method_not_allowed(method).await;
+    }
+    match headers.get("mcp-session-id").map(|v| v.as_bytes()) {
+        Some(sid) if sid == state.mcp_session_id.as_bytes() => {}
+        Some(_) => {
+            return rpc_error_response(
+                StatusCode::NOT_FOUND,
+                "null",
+                -32001,
+                "Session not found: this Mcp-Session-Id was not issued by this server; initialize again",
+            );
+        }
+        None => {
+            return rpc_error_response(
+                StatusCode::BAD_REQUEST,
+                "null",
+                -32600,
+                "Bad Request: missing Mcp-Session-Id header; send the id returned by initialize",
+            );
+        }
+    }
+    let changes = state.registry.subscribe_list_changed();
+    let events = futures_util::stream::unfold(
+        (state, changes),
+        |(state, mut changes)| async move {
+            loop {
+                if state.is_draining() {
+                    return None;
+                }
+                let tick = tokio::time::sleep(std::time::Duration::from_secs(1));
+                tokio::select! {
+                    got = changes.recv() => {
+                        if matches!(got, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                            return None;
+                        }
+                        let text = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n".to_owned();
+                        return Some((Ok::<_, std::convert::Infallible>(text), (state, changes)));
+                    }
+                    () = tick => {}
+                }
+            }
+        },
+    );
+    let mut res = Body::from_stream(events).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }
 

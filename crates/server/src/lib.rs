@@ -21,6 +21,7 @@ pub mod resources;
 pub mod serve;
 pub mod state;
 pub mod tools;
+pub mod upstream;
 
 pub use serve::{ServeError, Server};
 pub use state::ServerConfig;

@@ -88,6 +88,13 @@ fn id_of(uri: &str) -> Result<&str, StoreError> {
     Ok(id)
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// SHA-256 (hex) and length of a file, streamed.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
@@ -149,20 +156,52 @@ impl MediaStore {
             modality: modality.into(),
             size,
             sha256,
-            created_unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            created_unix_ms: now_ms(),
         };
-        let json = serde_json::to_vec(&entry).unwrap_or_default();
+        self.commit(&id, &entry)?;
+        Ok(entry)
+    }
+
+    /// Stores `bytes` (content from an upstream) and returns its entry.
+    pub fn register_bytes(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        mime_type: &str,
+        modality: &str,
+    ) -> Result<MediaEntry, StoreError> {
+        let size = bytes.len() as u64;
+        if size > MAX_ENTRY_BYTES {
+            return Err(StoreError::TooLarge { size });
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let bin = self.dir.join(format!("{id}.bin"));
+        crate::tools::atomic::write_atomic(&bin, bytes, false).map_err(|e| self.io(e))?;
+        let entry = MediaEntry {
+            uri: format!("{URI_PREFIX}{id}"),
+            name: name.to_owned(),
+            mime_type: mime_type.into(),
+            modality: modality.into(),
+            size,
+            sha256: hex::encode(Sha256::digest(bytes)),
+            created_unix_ms: now_ms(),
+        };
+        self.commit(&id, &entry)?;
+        Ok(entry)
+    }
+
+    /// Writes the manifest entry beside the bytes, then prunes.
+    fn commit(&self, id: &str, entry: &MediaEntry) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(entry).unwrap_or_default();
         crate::tools::atomic::write_atomic(&self.dir.join(format!("{id}.json")), &json, false)
             .map_err(|e| {
-                let _ = std::fs::remove_file(&bin);
+                let _ = std::fs::remove_file(self.dir.join(format!("{id}.bin")));
                 self.io(e)
             })?;
         let _guard = self.lock.lock();
         self.prune();
-        Ok(entry)
+        Ok(())
     }
 
     fn copy_hashed(&self, src: &Path, dest: &Path) -> Result<(String, u64), StoreError> {

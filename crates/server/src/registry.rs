@@ -1,7 +1,7 @@
 //! The capability gate in front of the tools: which tools a session sees, the
 //! cached `tools/list` reply, and dispatch of `tools/call`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ralph_mcp_session::names::{canonical_tool_name, tool_alias};
 use rmcp::model::{CallToolResult, Tool};
@@ -9,6 +9,8 @@ use rmcp::model::{CallToolResult, Tool};
 use crate::progress::ProgressSink;
 use crate::tools::catalog::{Runner, ToolDef, builtin_tools};
 use crate::tools::{ToolContext, ToolError};
+use crate::upstream::{Upstream, Upstreams};
+use ralph_mcp_session::capability::{Capability, Requirement};
 
 /// What `tools/call` found under a name.
 pub enum Lookup<'a> {
@@ -17,20 +19,46 @@ pub enum Lookup<'a> {
     /// The tool exists but this session may not call it.
     Refused(ToolError),
     /// Callable.
-    Found(&'a ToolDef),
+    Found(Target<'a>),
+}
+
+/// What a callable name leads to.
+#[derive(Clone)]
+pub enum Target<'a> {
+    /// A built-in tool.
+    Builtin(&'a ToolDef),
+    /// A tool of an upstream server, under its own name there.
+    Upstream(Arc<Upstream>, String),
+}
+
+impl Target<'_> {
+    /// The name used for metrics.
+    pub fn metric_name(&self) -> String {
+        match self {
+            Self::Builtin(t) => t.name.to_owned(),
+            Self::Upstream(up, tool) => crate::upstream::proxied_name(&up.spec.name, tool),
+        }
+    }
 }
 
 /// The tools of one session.
 pub struct Registry {
     tools: Vec<ToolDef>,
     visible: Vec<bool>,
-    list_json: Arc<str>,
+    /// The built-in part of `tools/list` (raw names, then aliases).
+    builtin_listed: Vec<Tool>,
+    list_json: RwLock<Arc<str>>,
     ctx: Arc<ToolContext>,
+    upstreams: Upstreams,
+    /// Whether the session may see and call upstream tools.
+    upstream_visible: bool,
+    /// Tells open GET streams that `tools/list` changed.
+    list_changed: tokio::sync::broadcast::Sender<()>,
 }
 
 impl Registry {
     /// Builds the registry for a session and serialises its `tools/list` result once.
-    pub fn new(ctx: Arc<ToolContext>) -> Self {
+    pub fn new(ctx: Arc<ToolContext>, upstreams: Upstreams) -> Self {
         let tools = builtin_tools();
         let visible: Vec<bool> = tools
             .iter()
@@ -51,15 +79,57 @@ impl Registry {
                 tool.input_schema.clone(),
             ));
         }
-        let list_json: Arc<str> = serde_json::to_string(&serde_json::json!({ "tools": listed }))
-            .unwrap_or_else(|_| r#"{"tools":[]}"#.into())
-            .into();
-        Self {
+        let upstream_visible =
+            Requirement::One(Capability::UpstreamToolUse).is_met_by(&ctx.session.capabilities);
+        let registry = Self {
             tools,
             visible,
-            list_json,
+            builtin_listed: listed,
+            list_json: RwLock::new(Arc::from("")),
             ctx,
+            upstreams,
+            upstream_visible,
+            list_changed: tokio::sync::broadcast::channel(16).0,
+        };
+        registry.rebuild_list();
+        registry
+    }
+
+    /// Re-serialises `tools/list`: the built-in tools, then the upstream tools.
+    fn rebuild_list(&self) {
+        let mut listed = self.builtin_listed.clone();
+        if self.upstream_visible {
+            listed.extend(self.upstreams.tools().into_iter().map(|(_, t)| t));
         }
+        let json: Arc<str> = serde_json::to_string(&serde_json::json!({ "tools": listed }))
+            .unwrap_or_else(|_| r#"{"tools":[]}"#.into())
+            .into();
+        if let Ok(mut slot) = self.list_json.write() {
+            *slot = json;
+        }
+    }
+
+    /// Follows upstream tool-list changes forever: re-serialises `tools/list`
+    /// and tells subscribers. Run by the server once it has a runtime.
+    pub async fn follow_upstreams(&self) {
+        if self.upstreams.is_empty() {
+            return;
+        }
+        loop {
+            self.upstreams.changed.notified().await;
+            self.rebuild_list();
+            let _ = self.list_changed.send(());
+        }
+    }
+
+    /// Subscribes to `tools/list` changes.
+    pub fn subscribe_list_changed(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.list_changed.subscribe()
+    }
+
+    /// The upstreams.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
     }
 
     /// The context tools run in.
@@ -67,9 +137,12 @@ impl Registry {
         &self.ctx
     }
 
-    /// The `tools/list` result object, serialised once per session.
-    pub fn list_result_json(&self) -> &Arc<str> {
-        &self.list_json
+    /// The `tools/list` result object, serialised once per change.
+    pub fn list_result_json(&self) -> Arc<str> {
+        self.list_json
+            .read()
+            .map(|j| j.clone())
+            .unwrap_or_else(|_| Arc::from(r#"{"tools":[]}"#))
     }
 
     /// Names of the tools this session sees (without aliases).
@@ -85,6 +158,19 @@ impl Registry {
     /// Finds a tool by raw name or `mcp__ralph__` alias and applies the gate.
     pub fn lookup(&self, name: &str) -> Lookup<'_> {
         let canonical = canonical_tool_name(name);
+        if canonical.starts_with(crate::upstream::PREFIX) {
+            let Some((up, tool)) = self.upstreams.find(canonical) else {
+                return Lookup::Unknown;
+            };
+            if !self.upstream_visible {
+                return Lookup::Refused(ToolError::CapabilityRefused {
+                    tool: canonical.into(),
+                    missing: Capability::UpstreamToolUse.to_string(),
+                    drain: self.ctx.session.payload.drain.clone(),
+                });
+            }
+            return Lookup::Found(Target::Upstream(up, tool));
+        }
         let Some(idx) = self.tools.iter().position(|t| t.name == canonical) else {
             return Lookup::Unknown;
         };
@@ -96,7 +182,7 @@ impl Registry {
                 drain: self.ctx.session.payload.drain.clone(),
             });
         }
-        Lookup::Found(tool)
+        Lookup::Found(Target::Builtin(tool))
     }
 
     /// Runs a tool that passed the gate. Every failure, including a panic inside
@@ -104,10 +190,16 @@ impl Registry {
     /// `progress` becomes the handler's [`ProgressSink::current`].
     pub async fn call(
         &self,
-        tool: &ToolDef,
+        target: Target<'_>,
         args: serde_json::Value,
         progress: Option<ProgressSink>,
     ) -> CallToolResult {
+        let tool = match target {
+            Target::Builtin(tool) => tool,
+            Target::Upstream(up, tool) => {
+                return self.call_upstream(&up, &tool, args, progress).await;
+            }
+        };
         let ctx = self.ctx.clone();
         let name = tool.name;
         let outcome = match tool.runner {
@@ -129,6 +221,33 @@ impl Registry {
                 ))
                 .into_result()
             }
+        }
+    }
+
+    async fn call_upstream(
+        &self,
+        up: &Upstream,
+        tool: &str,
+        args: serde_json::Value,
+        progress: Option<ProgressSink>,
+    ) -> CallToolResult {
+        let arguments = match args {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(m) => Some(m),
+            _ => {
+                return ToolError::InvalidArgs {
+                    tool: crate::upstream::proxied_name(&up.spec.name, tool),
+                    message: "`arguments` must be a JSON object".into(),
+                }
+                .into_result();
+            }
+        };
+        match ProgressSink::scope(progress, up.call(tool, arguments)).await {
+            Ok(mut result) => {
+                crate::upstream::normalize::normalize(&self.ctx, &up.spec.name, &mut result);
+                result
+            }
+            Err(e) => ToolError::failed(e.to_string()).into_result(),
         }
     }
 }

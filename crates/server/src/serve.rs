@@ -14,6 +14,7 @@ use crate::paths::AllowedRoots;
 use crate::registry::Registry;
 use crate::state::{AppState, ServerConfig};
 use crate::tools::ToolContext;
+use crate::upstream::Upstreams;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum ServeError {
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Listener(std::io::Error),
+    /// Upstream servers cannot be served together.
+    #[error("upstream servers: {0}")]
+    Upstream(String),
     /// `.agent/mcp.toml` is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
@@ -64,7 +68,14 @@ impl Server {
         let ctx = Arc::new(
             ToolContext::new(Arc::new(session), roots).with_media_config(&config_file.media),
         );
-        let registry = Registry::new(ctx);
+        let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
+        let specs = Upstreams::from_config(&config_file, env.as_deref()).map_err(|message| {
+            crate::config::ConfigError {
+                path: crate::config::McpConfig::path_in(workspace),
+                message,
+            }
+        })?;
+        let registry = Registry::new(ctx, Upstreams::new(specs));
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })
     }
@@ -84,6 +95,14 @@ impl Server {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        self.state
+            .registry
+            .upstreams()
+            .settle()
+            .await
+            .map_err(ServeError::Upstream)?;
+        let follower = self.state.clone();
+        let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());
         let activity = tokio::spawn(write_activity_forever(self.state.clone()));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -109,6 +128,7 @@ impl Server {
             );
         }
         activity.abort();
+        follow.abort();
         write_activity(&self.state);
         self.state.registry.context().jobs.kill_all();
         Ok(())

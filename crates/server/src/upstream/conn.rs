@@ -1,0 +1,450 @@
+//! One upstream: a persistent rmcp client session, supervised.
+//!
+//! A task per upstream connects (child process over stdio, or Streamable HTTP),
+//! lists its tools, and then waits for the session to end; when it does, the
+//! upstream is marked down (its tools fail fast naming it and its state) and the
+//! task reconnects after a back-off, within a restart budget. Stdio children run
+//! in their own process group with a parent-death signal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, ProgressNotificationParam, ProgressToken, ServerResult, Tool,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use tokio::sync::Notify;
+
+use super::config::{HeaderSource, Transport, UpstreamSpec};
+use crate::progress::ProgressSink;
+
+/// Restarts allowed per upstream.
+pub const MAX_RESTARTS: u32 = 20;
+/// Cap on the back-off between reconnects.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Where an upstream is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Starting or reconnecting.
+    Connecting,
+    /// Serving.
+    Ready,
+    /// Lost; reconnecting after a back-off.
+    Down(String),
+    /// Given up (budget exhausted or unusable configuration).
+    Failed(String),
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting"),
+            Self::Ready => f.write_str("ready"),
+            Self::Down(why) => write!(f, "down ({why}); reconnecting"),
+            Self::Failed(why) => write!(f, "failed ({why})"),
+        }
+    }
+}
+
+/// Routes an upstream's progress notifications to the calls that asked for them.
+#[derive(Default)]
+struct ProgressRoutes {
+    routes: Mutex<HashMap<ProgressToken, ProgressSink>>,
+}
+
+/// The rmcp client handler of one upstream.
+#[derive(Clone)]
+struct Handler {
+    routes: Arc<ProgressRoutes>,
+    list_changed: Arc<Notify>,
+}
+
+impl ClientHandler for Handler {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let sink = self
+            .routes
+            .routes
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&params.progress_token).cloned());
+        if let Some(sink) = sink {
+            sink.report(1, params.message.as_deref().unwrap_or(""));
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.list_changed.notify_one();
+    }
+}
+
+type Session = RunningService<RoleClient, Handler>;
+
+/// One supervised upstream.
+pub struct Upstream {
+    /// Its definition.
+    pub spec: UpstreamSpec,
+    state: RwLock<State>,
+    tools: RwLock<Vec<Tool>>,
+    peer: RwLock<Option<rmcp::Peer<RoleClient>>>,
+    routes: Arc<ProgressRoutes>,
+    /// Fired when this upstream's tool list changes.
+    changed: Arc<Notify>,
+    /// Fired once the first connection attempt has settled.
+    settled: Notify,
+    restarts: std::sync::atomic::AtomicU32,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.spec.name)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Why a forwarded call failed before the upstream answered.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Not connected.
+    #[error("upstream `{name}` is {state}; its tools fail until it is back")]
+    Unavailable {
+        /// Upstream.
+        name: String,
+        /// Its state.
+        state: State,
+    },
+    /// No answer in time (a cancellation was sent upstream).
+    #[error(
+        "upstream `{name}` did not answer `{tool}` within {ms} ms; the call was cancelled upstream"
+    )]
+    Timeout {
+        /// Upstream.
+        name: String,
+        /// Tool.
+        tool: String,
+        /// Timeout.
+        ms: u128,
+    },
+    /// Protocol or transport failure.
+    #[error("upstream `{name}` failed on `{tool}`: {message}")]
+    Failed {
+        /// Upstream.
+        name: String,
+        /// Tool.
+        tool: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl Upstream {
+    /// An upstream for `spec`, not yet started; `changed` fires whenever its tool list changes.
+    pub fn new(spec: UpstreamSpec, changed: Arc<Notify>) -> Arc<Self> {
+        Arc::new(Self {
+            spec,
+            state: RwLock::new(State::Connecting),
+            tools: RwLock::new(Vec::new()),
+            peer: RwLock::new(None),
+            routes: Arc::new(ProgressRoutes::default()),
+            changed,
+            settled: Notify::new(),
+            restarts: Default::default(),
+        })
+    }
+
+    /// Starts supervising it (needs a Tokio runtime).
+    pub fn launch(self: &Arc<Self>) {
+        tokio::spawn(self.clone().supervise());
+    }
+
+    /// Its state now.
+    pub fn state(&self) -> State {
+        self.state
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or(State::Connecting)
+    }
+
+    /// Its exposed tools (upstream names), after the allow and deny lists.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the first connection attempt has settled (or `limit` passes).
+    pub async fn wait_settled(&self, limit: Duration) {
+        if self.state() != State::Connecting {
+            return;
+        }
+        let _ = tokio::time::timeout(limit, self.settled.notified()).await;
+    }
+
+    fn set_state(&self, s: State) {
+        if let Ok(mut st) = self.state.write() {
+            *st = s;
+        }
+    }
+
+    fn set_tools(&self, tools: Vec<Tool>) {
+        if let Ok(mut t) = self.tools.write() {
+            *t = tools;
+        }
+        self.changed.notify_one();
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let mut quick_crashes = 0u32;
+        loop {
+            let started = Instant::now();
+            match self.connect().await {
+                Ok(session) => {
+                    self.set_state(State::Ready);
+                    self.settled.notify_waiters();
+                    let reason = self.serve_until_closed(session).await;
+                    if let Ok(mut p) = self.peer.write() {
+                        *p = None;
+                    }
+                    tracing::warn!(upstream = %self.spec.name, %reason, "upstream session ended");
+                    self.set_state(State::Down(reason));
+                }
+                Err(e) => {
+                    tracing::warn!(upstream = %self.spec.name, error = %e, "upstream failed to start");
+                    self.set_state(State::Down(e));
+                    self.settled.notify_waiters();
+                }
+            }
+            let used = self
+                .restarts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            if used > MAX_RESTARTS {
+                let why = format!("gave up after {MAX_RESTARTS} restarts");
+                self.set_state(State::Failed(why));
+                self.set_tools(Vec::new());
+                return;
+            }
+            quick_crashes = if started.elapsed() < Duration::from_secs(2) {
+                quick_crashes + 1
+            } else {
+                0
+            };
+            if quick_crashes > 1 {
+                let exp = (quick_crashes - 2).min(16);
+                tokio::time::sleep((Duration::from_millis(50) * 2u32.pow(exp)).min(MAX_BACKOFF))
+                    .await;
+            }
+            self.set_state(State::Connecting);
+        }
+    }
+
+    /// Refreshes tools on `list_changed` until the session ends; returns why it ended.
+    async fn serve_until_closed(&self, session: Session) -> String {
+        let refresh = session.service().list_changed.clone();
+        let peer = session.peer().clone();
+        let waiting = session.waiting();
+        tokio::pin!(waiting);
+        loop {
+            tokio::select! {
+                end = &mut waiting => {
+                    return match end {
+                        Ok(reason) => format!("{reason:?}"),
+                        Err(e) => e.to_string(),
+                    };
+                }
+                () = refresh.notified() => {
+                    match peer.list_all_tools().await {
+                        Ok(tools) => self.set_tools(self.filter(tools)),
+                        Err(e) => tracing::warn!(upstream = %self.spec.name, error = %e, "tools/list after list_changed failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn filter(&self, tools: Vec<Tool>) -> Vec<Tool> {
+        tools
+            .into_iter()
+            .filter(|t| self.spec.exposes(&t.name))
+            .collect()
+    }
+
+    async fn connect(&self) -> Result<Session, String> {
+        let handler = Handler {
+            routes: self.routes.clone(),
+            list_changed: Arc::new(Notify::new()),
+        };
+        let limit = self.spec.startup_timeout;
+        let attempt = async {
+            let session: Session = match &self.spec.transport {
+                Transport::Stdio { command, args, env } => {
+                    let mut cmd = tokio::process::Command::new(command);
+                    cmd.args(args)
+                        .envs(env)
+                        .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
+                        .process_group(0)
+                        .kill_on_drop(true);
+                    // SAFETY: prctl is async-signal-safe.
+                    unsafe {
+                        cmd.pre_exec(|| {
+                            nix::libc::prctl(
+                                nix::libc::PR_SET_PDEATHSIG,
+                                nix::libc::SIGKILL,
+                                0,
+                                0,
+                                0,
+                            );
+                            Ok(())
+                        });
+                    }
+                    let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+                    handler
+                        .clone()
+                        .serve(transport)
+                        .await
+                        .map_err(|e| format!("handshake failed: {e}"))?
+                }
+                Transport::Http { url, headers } => {
+                    let mut map = HashMap::new();
+                    for (name, source) in headers {
+                        let value = match source {
+                            HeaderSource::Literal(v) => v.clone(),
+                            HeaderSource::Env { env, prefix } => {
+                                let v = std::env::var(env).map_err(|_| {
+                                    format!(
+                                        "header `{name}` reads env var `{env}`, which is not set"
+                                    )
+                                })?;
+                                format!("{prefix}{v}")
+                            }
+                        };
+                        let hn = http::HeaderName::try_from(name.as_str())
+                            .map_err(|e| format!("header name `{name}`: {e}"))?;
+                        let hv = http::HeaderValue::try_from(value)
+                            .map_err(|e| format!("header `{name}` value: {e}"))?;
+                        map.insert(hn, hv);
+                    }
+                    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                        .custom_headers(map);
+                    let transport =
+                        rmcp::transport::StreamableHttpClientTransport::from_config(config);
+                    handler
+                        .clone()
+                        .serve(transport)
+                        .await
+                        .map_err(|e| format!("handshake with {url} failed: {e}"))?
+                }
+            };
+            let tools = session
+                .peer()
+                .list_all_tools()
+                .await
+                .map_err(|e| format!("tools/list failed: {e}"))?;
+            Ok::<_, String>((session, tools))
+        };
+        let (session, tools) = tokio::time::timeout(limit, attempt).await.map_err(|_| {
+            format!(
+                "not ready within startup_timeout_ms ({} ms)",
+                limit.as_millis()
+            )
+        })??;
+        if let Ok(mut p) = self.peer.write() {
+            *p = Some(session.peer().clone());
+        }
+        self.set_tools(self.filter(tools));
+        Ok(session)
+    }
+
+    /// Forwards a call: arguments as given, the upstream's timeout, progress
+    /// relayed to the current [`ProgressSink`], and a cancellation sent upstream
+    /// when the call times out or its caller goes away.
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<CallToolResult, CallError> {
+        let peer = self.peer.read().ok().and_then(|p| p.clone());
+        let (Some(peer), State::Ready) = (peer, self.state()) else {
+            return Err(CallError::Unavailable {
+                name: self.spec.name.clone(),
+                state: self.state(),
+            });
+        };
+        let failed = |message: String| CallError::Failed {
+            name: self.spec.name.clone(),
+            tool: tool.to_owned(),
+            message,
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = arguments;
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::with_timeout(self.spec.timeout))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let token = handle.progress_token.clone();
+        if let Some(sink) = ProgressSink::current()
+            && let Ok(mut r) = self.routes.routes.lock()
+        {
+            r.insert(token.clone(), sink);
+        }
+        let guard = CancelOnDrop {
+            peer: Some(peer.clone()),
+            id: handle.id.clone(),
+        };
+        let outcome = handle.await_response().await;
+        guard.disarm();
+        if let Ok(mut r) = self.routes.routes.lock() {
+            r.remove(&token);
+        }
+        match outcome {
+            Ok(ServerResult::CallToolResult(r)) => Ok(r),
+            Ok(other) => Err(failed(format!("unexpected reply {other:?}"))),
+            Err(rmcp::service::ServiceError::Timeout { .. }) => Err(CallError::Timeout {
+                name: self.spec.name.clone(),
+                tool: tool.to_owned(),
+                ms: self.spec.timeout.as_millis(),
+            }),
+            Err(rmcp::service::ServiceError::McpError(e)) => Err(failed(e.message.to_string())),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` upstream if dropped before disarmed.
+struct CancelOnDrop {
+    peer: Option<rmcp::Peer<RoleClient>>,
+    id: rmcp::model::RequestId,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.peer = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            let id = self.id.clone();
+            tokio::spawn(async move {
+                let _ = peer
+                    .notify_cancelled(CancelledNotificationParam::new(
+                        Some(id),
+                        Some("the caller went away".into()),
+                    ))
+                    .await;
+            });
+        }
+    }
+}
