@@ -266,3 +266,25 @@ def test_stdio_upstreams_die_with_the_server(workspace):
     while mine & set(upstream_pids(marker)):
         assert time.monotonic() < deadline, "an upstream child outlived its server"
         time.sleep(0.05)
+
+
+def test_client_cancellation_reaches_the_upstream(workspace, tmp_path):
+    mark = tmp_path / "cancelled-by-client"
+    # A long upstream timeout, so only the client's cancellation can stop the call in time.
+    write_config(workspace, stdio_entry().replace("timeout_ms = 5000", "timeout_ms = 60000"))
+    srv = start_server(workspace, capabilities=UPSTREAM_CAPS, extra_env={"UPSTREAM_CANCEL_MARK": str(mark)})
+    try:
+        async def flow(s):
+            with anyio.move_on_after(0.6):
+                await s.call_tool("ralph_custom__fx__slow", {"steps": 50})
+            # The session still works after a cancelled call.
+            return await s.call_tool("ralph_custom__fx__echo", {"text": "after"})
+
+        res = with_session(srv, flow)
+        assert text_of(res) == "echo: after"
+        deadline = time.monotonic() + 5
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the upstream call kept running after the client cancelled it"
+    finally:
+        srv.stop()

@@ -25,6 +25,8 @@ pub mod code {
     pub const METHOD_NOT_FOUND: i64 = -32601;
     /// Bad params (including unknown tools).
     pub const INVALID_PARAMS: i64 = -32602;
+    /// The client cancelled the request.
+    pub const REQUEST_CANCELLED: i64 = -32800;
     /// Internal error.
     pub const INTERNAL_ERROR: i64 = -32603;
     /// No such resource (MCP).
@@ -200,7 +202,12 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
     };
     state.metrics.request(metric_method(&method));
     let Some(id) = msg.id else {
-        // Notifications (initialized, cancelled, …) need no answer.
+        // Notifications need no answer; a cancellation stops the call it names.
+        if method == "notifications/cancelled"
+            && let Some(request) = msg.params.get("requestId")
+        {
+            state.calls.cancel(&request.to_string());
+        }
         return Reply::Accepted;
     };
     if method == "initialize" {
@@ -442,7 +449,23 @@ async fn run_call(
 ) -> Reply {
     let metric_name = target.metric_name();
     state.metrics.in_flight.inc();
-    let result = state.registry.call(target, args, sink).await;
+    let (_registered, abort) = state.calls.register(id);
+    let call = futures_util::future::Abortable::new(state.registry.call(target, args, sink), abort);
+    let result = match call.await {
+        Ok(result) => result,
+        Err(_) => {
+            state.metrics.in_flight.dec();
+            state
+                .metrics
+                .tool_call(&metric_name, "cancelled", started.elapsed());
+            return err(
+                StatusCode::OK,
+                id,
+                code::REQUEST_CANCELLED,
+                "Request cancelled by the client (notifications/cancelled)",
+            );
+        }
+    };
     state.metrics.in_flight.dec();
     let outcome = if result.is_error == Some(true) {
         "error"

@@ -8,6 +8,7 @@
 //! This crate knows nothing of supervision: it serves one session on a listener
 //! it is handed, and exits on SIGTERM.
 
+pub mod cancel;
 pub mod config;
 pub mod dispatch;
 pub mod http;

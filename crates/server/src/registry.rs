@@ -209,7 +209,11 @@ impl Registry {
                 })
                 .await
             }
-            Runner::Async(f) => tokio::spawn(ProgressSink::scope(progress, f(ctx, args))).await,
+            Runner::Async(f) => {
+                // Aborted with the caller (cancellation, disconnect), not left running.
+                let task = tokio::spawn(ProgressSink::scope(progress, f(ctx, args)));
+                AbortOnDrop(Some(task.abort_handle())).wait(task).await
+            }
         };
         match outcome {
             Ok(Ok(result)) => result,
@@ -248,6 +252,28 @@ impl Registry {
                 result
             }
             Err(e) => ToolError::failed(e.to_string()).into_result(),
+        }
+    }
+}
+
+/// Aborts a spawned task when the future awaiting it is dropped.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl AbortOnDrop {
+    async fn wait<T>(
+        mut self,
+        task: tokio::task::JoinHandle<T>,
+    ) -> Result<T, tokio::task::JoinError> {
+        let out = task.await;
+        self.0 = None;
+        out
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
         }
     }
 }

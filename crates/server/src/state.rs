@@ -61,6 +61,8 @@ pub struct AppState {
     pub mcp_session_id: String,
     /// The same id as a header value.
     pub mcp_session_header: HeaderValue,
+    /// Calls running now, cancellable by `notifications/cancelled`.
+    pub calls: crate::cancel::InFlight,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
@@ -87,6 +89,7 @@ impl AppState {
             metrics: Metrics::new(),
             mcp_session_id,
             mcp_session_header,
+            calls: Default::default(),
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),
