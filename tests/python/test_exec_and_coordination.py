@@ -10,22 +10,11 @@ import anyio
 import pytest
 
 from conftest import ALL_CAPS, start_server
-from mcp_client import mcp_session, text_of
+from mcp_client import call, calls, live_pids, mcp_session, text_of
 
 
-def calls(srv, *pairs):
-    async def body():
-        out = []
-        async with mcp_session(srv.url, srv.headers()) as s:
-            for tool, args in pairs:
-                out.append(await s.call_tool(tool, args))
-        return out
-
-    return anyio.run(body)
 
 
-def call(srv, tool, args):
-    return calls(srv, (tool, args))[0]
 
 
 def payload(res):
@@ -39,18 +28,6 @@ def dev(workspace):
     srv.stop()
 
 
-def alive(pattern: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if pattern in cmd and state != "Z":
-                out.append(int(d.name))
-    return out
 
 
 def test_exec_runs_commands_in_the_workspace(dev, workspace):
@@ -75,7 +52,7 @@ def test_timeout_kills_the_whole_tree_promptly(dev):
     assert res.is_error and p["timed_out"] is True
     assert elapsed < 10
     time.sleep(0.2)
-    assert alive(marker) == [], "a sleep survived the timeout"
+    assert live_pids(marker) == [], "a sleep survived the timeout"
 
 
 @pytest.mark.parametrize("cmd", ["git push", "sudo true", "git commit -am x", "curl https://example.com", "docker ps", "rm -rf /", "ls && git push origin main"])
@@ -112,17 +89,17 @@ def test_long_commands_detach_into_jobs(workspace):
         assert not res.is_error and payload(res)["stdout"] == "done\n"
         started = call(srv, "exec", {"command": "sleep 77"})
         jid = payload(started)["job_id"]
-        assert alive("sleep 77")
+        assert live_pids("sleep 77")
         res = call(srv, "exec_cancel", {"job_id": jid})
         assert payload(res)["cancelled"] is True
-        assert alive("sleep 77") == []
+        assert live_pids("sleep 77") == []
         # Jobs still running at shutdown are killed with the server.
         call(srv, "exec", {"command": "sleep 78"})
-        assert alive("sleep 78")
+        assert live_pids("sleep 78")
     finally:
         srv.stop()
     time.sleep(0.2)
-    assert alive("sleep 78") == []
+    assert live_pids("sleep 78") == []
 
 
 @pytest.mark.parametrize(

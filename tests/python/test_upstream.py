@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from conftest import ALL_CAPS, BINARY, READ_ONLY_CAPS, start_server
-from mcp_client import mcp_session, text_of
+from mcp_client import call, live_pids, mcp_session, text_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream_server.py"
 UPSTREAM_CAPS = [*ALL_CAPS, "upstream.tool_use"]
@@ -44,22 +44,8 @@ def tool_names(srv) -> list[str]:
     return [t.name for t in with_session(srv, lambda s: s.list_tools()).tools]
 
 
-def call(srv, name, args=None):
-    return with_session(srv, lambda s: s.call_tool(name, args or {}))
 
 
-def upstream_pids(ws_marker: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if ws_marker in cmd and state != "Z":
-                out.append(int(d.name))
-    return out
 
 
 @pytest.fixture
@@ -258,12 +244,12 @@ def test_stdio_upstreams_die_with_the_server(workspace):
     write_config(workspace, stdio_entry())
     srv = start_server(workspace, capabilities=UPSTREAM_CAPS)
     assert call(srv, "ralph_custom__fx__echo", {"text": "x"}).content
-    mine = {p for p in upstream_pids(marker) if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(srv.proc.pid)}
+    mine = {p for p in live_pids(marker) if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(srv.proc.pid)}
     assert mine, "the stdio upstream should be a child of the server" 
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait()
     deadline = time.monotonic() + 5
-    while mine & set(upstream_pids(marker)):
+    while mine & set(live_pids(marker)):
         assert time.monotonic() < deadline, "an upstream child outlived its server"
         time.sleep(0.05)
 

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from conftest import ALL_CAPS, start_server
-from mcp_client import mcp_session, text_of
+from mcp_client import call, calls, mcp_session, text_of
 
 COMMIT_DRAIN = ["workspace.read", "workspace.metadata_read", "git.status_read", "git.diff_read", "artifact.submit", "process.exec_bounded", "media.read", "run.report_progress", "workspace.write_ephemeral"]
 
@@ -36,19 +36,8 @@ def repo(workspace: Path) -> Path:
     return workspace
 
 
-def calls(srv, *pairs):
-    async def body():
-        out = []
-        async with mcp_session(srv.url, srv.headers()) as s:
-            for tool, args in pairs:
-                out.append(await s.call_tool(tool, args))
-        return out
-
-    return anyio.run(body)
 
 
-def call(srv, tool, args):
-    return calls(srv, (tool, args))[0]
 
 
 @pytest.fixture

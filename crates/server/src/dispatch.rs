@@ -252,7 +252,8 @@ fn metric_method(method: &str) -> &str {
     }
 }
 
-fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) -> Option<Reply> {
+/// Checks `MCP-Protocol-Version` and `Mcp-Session-Id`; `Some` is the refusal to send.
+pub fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) -> Option<Reply> {
     if let Some(v) = headers.get("mcp-protocol-version") {
         let v = v.to_str().unwrap_or("");
         if !supported_versions().any(|s| s.as_str() == v) {

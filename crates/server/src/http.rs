@@ -170,24 +170,8 @@ async fn get_mcp(
     if state.registry.upstreams().is_empty() || !wants_stream {
         return method_not_allowed(method).await;
     }
-    match headers.get("mcp-session-id").map(|v| v.as_bytes()) {
-        Some(sid) if sid == state.mcp_session_id.as_bytes() => {}
-        Some(_) => {
-            return rpc_error_response(
-                StatusCode::NOT_FOUND,
-                "null",
-                -32001,
-                "Session not found: this Mcp-Session-Id was not issued by this server; initialize again",
-            );
-        }
-        None => {
-            return rpc_error_response(
-                StatusCode::BAD_REQUEST,
-                "null",
-                -32600,
-                "Bad Request: missing Mcp-Session-Id header; send the id returned by initialize",
-            );
-        }
+    if let Some(refusal) = dispatch::check_session_headers(&state, &headers, "null") {
+        return reply_response(&state, refusal);
     }
     let changes = state.registry.subscribe_list_changed();
     let events = futures_util::stream::unfold(
@@ -211,14 +195,7 @@ async fn get_mcp(
             }
         },
     );
-    let mut res = Body::from_stream(events).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    res
+    event_stream(events)
 }
 
 async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
@@ -234,7 +211,12 @@ async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             );
         }
     };
-    match dispatch::handle(&state, &headers, &bytes).await {
+    let reply = dispatch::handle(&state, &headers, &bytes).await;
+    reply_response(&state, reply)
+}
+
+fn reply_response(state: &AppState, reply: Reply) -> Response {
+    match reply {
         Reply::Json {
             status,
             body,
@@ -249,6 +231,21 @@ async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     }
 }
 
+/// A `text/event-stream` response over `events` (each item one complete SSE event).
+fn event_stream<S>(events: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
+{
+    let mut res = Body::from_stream(events).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
 /// Each message becomes one SSE `message` event; the stream ends with the response.
 /// Output that keeps flowing after the response (a detached job) is not sent.
 fn sse_response(rx: tokio::sync::mpsc::Receiver<Event>) -> Response {
@@ -259,14 +256,7 @@ fn sse_response(rx: tokio::sync::mpsc::Receiver<Event>) -> Response {
         let rest = (!event.last).then_some(rx);
         Some((Ok::<_, std::convert::Infallible>(text), rest))
     });
-    let mut res = Body::from_stream(events).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    res
+    event_stream(events)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

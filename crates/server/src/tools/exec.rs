@@ -629,19 +629,21 @@ fn unknown_job(id: &str) -> ToolError {
     ))
 }
 
+/// Runs `f` on job `id` under the table lock.
+fn with_job<T>(ctx: &ToolContext, id: &str, f: impl FnOnce(&Job) -> T) -> Result<T, ToolError> {
+    let table = ctx
+        .jobs
+        .table
+        .lock()
+        .map_err(|_| ToolError::failed("job table unavailable"))?;
+    table.get(id).map(f).ok_or_else(|| unknown_job(id))
+}
+
 /// `exec_wait`.
 pub async fn exec_wait(ctx: Arc<ToolContext>, args: WaitArgs) -> ToolResult {
-    let (mut rx, format) = {
-        let table = ctx
-            .jobs
-            .table
-            .lock()
-            .map_err(|_| ToolError::failed("job table unavailable"))?;
-        let job = table
-            .get(&args.job_id)
-            .ok_or_else(|| unknown_job(&args.job_id))?;
+    let (mut rx, format) = with_job(&ctx, &args.job_id, |job| {
         (job.outcome.clone(), job.format.clone())
-    };
+    })?;
     let budget = Duration::from_millis(args.wait_ms.min(MAX_TIMEOUT_MS));
     match wait_outcome(&mut rx, budget).await {
         Some(outcome) => {
@@ -663,21 +665,13 @@ pub struct CancelArgs {
 
 /// `exec_cancel`: kills the job's whole process group and reports its end.
 pub async fn exec_cancel(ctx: Arc<ToolContext>, args: CancelArgs) -> ToolResult {
-    let mut rx = {
-        let table = ctx
-            .jobs
-            .table
-            .lock()
-            .map_err(|_| ToolError::failed("job table unavailable"))?;
-        let job = table
-            .get(&args.job_id)
-            .ok_or_else(|| unknown_job(&args.job_id))?;
+    let mut rx = with_job(&ctx, &args.job_id, |job| {
         job.cancelled.store(true, Ordering::Relaxed);
         if let Ok(g) = job.guard.lock() {
             g.kill();
         }
         job.outcome.clone()
-    };
+    })?;
     let outcome = wait_outcome(&mut rx, Duration::from_secs(10)).await;
     if let Ok(mut t) = ctx.jobs.table.lock() {
         t.remove(&args.job_id);
