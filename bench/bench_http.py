@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from urllib.parse import urlsplit
 
 ACCEPT = "application/json, text/event-stream"
@@ -13,15 +14,21 @@ INIT = {
 }
 
 
-def post(url: str, body: dict, headers: dict | None = None, timeout: float = 5.0):
-    """POSTs one JSON-RPC message; returns (status, headers, decoded JSON reply or None)."""
+def post(url: str, body: dict, headers: dict | None = None, timeout: float = 5.0, timing: list | None = None):
+    """POSTs one JSON-RPC message; returns (status, headers, decoded JSON reply or None).
+    With `timing`, appends the milliseconds from sending to the last byte of the reply
+    (before it is decoded, so the client's JSON parsing is not counted)."""
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         h = {"Content-Type": "application/json", "Accept": ACCEPT, **(headers or {})}
+        t0 = time.perf_counter()
         conn.request("POST", u.path, json.dumps(body), h)
         r = conn.getresponse()
-        raw = r.read().decode("utf-8", "replace")
+        data = r.read()
+        if timing is not None:
+            timing.append((time.perf_counter() - t0) * 1000)
+        raw = data.decode("utf-8", "replace")
         hdrs = {k.lower(): v for k, v in r.getheaders()}
     finally:
         conn.close()
@@ -49,8 +56,8 @@ def handshake(url: str, timeout: float = 5.0, token: str | None = None) -> dict:
     return h
 
 
-def call(url: str, h: dict, method: str, params: dict, timeout: float = 30.0) -> dict:
-    status, _, reply = post(url, {"jsonrpc": "2.0", "id": 2, "method": method, "params": params}, h, timeout)
+def call(url: str, h: dict, method: str, params: dict, timeout: float = 30.0, timing: list | None = None) -> dict:
+    status, _, reply = post(url, {"jsonrpc": "2.0", "id": 2, "method": method, "params": params}, h, timeout, timing)
     if status != 200 or not reply or "result" not in reply:
         raise RuntimeError(f"{method} failed: {status} {reply}")
     return reply["result"]

@@ -32,6 +32,21 @@ def stdio_entry(name: str = "fx", extra: str = "") -> str:
             f'exclude_tools = ["danger"]\ntimeout_ms = 5000\n{extra}\n')
 
 
+def start_ready(ws: Path, **kw):
+    """Starts the server and waits until /health says every upstream is ready."""
+    import httpx2
+
+    srv = start_server(ws, **kw)
+    base = srv.url.removesuffix("/mcp")
+    deadline = time.monotonic() + 30
+    while httpx2.get(f"{base}/health").json()["status"] != "healthy":
+        if time.monotonic() > deadline:
+            srv.stop()
+            raise AssertionError("upstreams never became ready")
+        time.sleep(0.02)
+    return srv
+
+
 def with_session(srv, fn):
     async def body():
         async with mcp_session(srv.url, srv.headers()) as s:
@@ -51,7 +66,7 @@ def tool_names(srv) -> list[str]:
 @pytest.fixture
 def stdio_server(workspace):
     write_config(workspace, stdio_entry())
-    srv = start_server(workspace, capabilities=UPSTREAM_CAPS, token="tok")
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, token="tok")
     yield srv
     srv.stop()
 
@@ -106,7 +121,7 @@ def test_dead_upstream_fails_fast_naming_it_then_comes_back(stdio_server):
 def test_progress_is_relayed_and_timeouts_cancel_upstream(workspace, tmp_path):
     mark = tmp_path / "cancelled"
     write_config(workspace, stdio_entry(extra="").replace("timeout_ms = 5000", "timeout_ms = 700"))
-    srv = start_server(workspace, capabilities=UPSTREAM_CAPS, extra_env={"UPSTREAM_CANCEL_MARK": str(mark)})
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"UPSTREAM_CANCEL_MARK": str(mark)})
     try:
         seen = []
 
@@ -132,14 +147,14 @@ def test_progress_is_relayed_and_timeouts_cancel_upstream(workspace, tmp_path):
 
 def test_images_follow_the_media_profile(workspace):
     write_config(workspace, stdio_entry())
-    claude = start_server(workspace, capabilities=UPSTREAM_CAPS,
+    claude = start_ready(workspace, capabilities=UPSTREAM_CAPS,
                           extra_session={"model_identity": {"provider": "claude", "transport": "claude"}})
     try:
         res = call(claude, "ralph_custom__fx__picture")
         assert [b.type for b in res.content] == ["image"]
     finally:
         claude.stop()
-    codex = start_server(workspace, capabilities=UPSTREAM_CAPS,
+    codex = start_ready(workspace, capabilities=UPSTREAM_CAPS,
                          extra_session={"model_identity": {"provider": "openai", "transport": "codex"}})
     try:
         async def flow(s):
@@ -166,7 +181,7 @@ def test_list_changed_refreshes_tools(stdio_server):
 
 def test_sessions_without_upstream_tool_use_neither_see_nor_call(workspace):
     write_config(workspace, stdio_entry())
-    srv = start_server(workspace, capabilities=READ_ONLY_CAPS, drain="review")
+    srv = start_ready(workspace, capabilities=READ_ONLY_CAPS, drain="review")
     try:
         assert not [n for n in tool_names(srv) if n.startswith("ralph_custom__")]
         res = call(srv, "ralph_custom__fx__echo", {"text": "x"})
@@ -194,7 +209,7 @@ def test_http_upstream_with_header_from_env(workspace):
                 time.sleep(0.05)
         write_config(workspace, f'[mcp_servers.web]\ntransport = "http"\nurl = "http://127.0.0.1:{port}/mcp"\n'
                                 'headers = { Authorization = { env = "WEB_UPSTREAM_TOKEN", prefix = "Bearer " } }\n')
-        srv = start_server(workspace, capabilities=UPSTREAM_CAPS, extra_env={"WEB_UPSTREAM_TOKEN": "s3cret"})
+        srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"WEB_UPSTREAM_TOKEN": "s3cret"})
         try:
             res = call(srv, "ralph_custom__web__echo", {"text": "over http"})
             assert not res.is_error and text_of(res) == "echo: over http"
@@ -230,7 +245,7 @@ def test_env_config_merges_and_the_file_wins(workspace):
         {"name": "two", "transport": "stdio", "command": sys.executable, "args": [str(FIXTURE), "stdio"],
          "env": {}, "url": None, "origin": "agent_upstream"},
     ])
-    srv = start_server(workspace, capabilities=UPSTREAM_CAPS, extra_env={"RALPH_UPSTREAM_MCP_CONFIG": env_list})
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"RALPH_UPSTREAM_MCP_CONFIG": env_list})
     try:
         names = tool_names(srv)
         assert "ralph_custom__fx__echo" in names and "ralph_custom__two__echo" in names
@@ -242,7 +257,7 @@ def test_env_config_merges_and_the_file_wins(workspace):
 def test_stdio_upstreams_die_with_the_server(workspace):
     marker = f"{FIXTURE} stdio"
     write_config(workspace, stdio_entry())
-    srv = start_server(workspace, capabilities=UPSTREAM_CAPS)
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS)
     assert call(srv, "ralph_custom__fx__echo", {"text": "x"}).content
     mine = {p for p in live_pids(marker) if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(srv.proc.pid)}
     assert mine, "the stdio upstream should be a child of the server" 
@@ -258,7 +273,7 @@ def test_client_cancellation_reaches_the_upstream(workspace, tmp_path):
     mark = tmp_path / "cancelled-by-client"
     # A long upstream timeout, so only the client's cancellation can stop the call in time.
     write_config(workspace, stdio_entry().replace("timeout_ms = 5000", "timeout_ms = 60000"))
-    srv = start_server(workspace, capabilities=UPSTREAM_CAPS, extra_env={"UPSTREAM_CANCEL_MARK": str(mark)})
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"UPSTREAM_CANCEL_MARK": str(mark)})
     try:
         async def flow(s):
             with anyio.move_on_after(0.6):
@@ -274,3 +289,40 @@ def test_client_cancellation_reaches_the_upstream(workspace, tmp_path):
         assert mark.exists(), "the upstream call kept running after the client cancelled it"
     finally:
         srv.stop()
+
+
+def slow_stdio_entry(delay_s: float) -> str:
+    return (f'[mcp_servers.fx]\ncommand = "sh"\n'
+            f'args = ["-c", "sleep {delay_s}; exec {sys.executable} {FIXTURE} stdio"]\n')
+
+
+def test_serve_is_ready_before_upstreams_and_health_says_degraded(workspace):
+    import httpx2
+
+    write_config(workspace, slow_stdio_entry(1.5))
+    srv = start_server(workspace, capabilities=UPSTREAM_CAPS)
+    try:
+        base = srv.url.removesuffix("/mcp")
+        health = httpx2.get(f"{base}/health").json()
+        assert health["status"] == "degraded" and health["degraded_upstreams"] == ["fx"]
+        assert not call(srv, "list_allowed_roots").is_error, "built-in tools must not wait for upstreams"
+        deadline = time.monotonic() + 20
+        while httpx2.get(f"{base}/health").json()["status"] != "healthy":
+            assert time.monotonic() < deadline, "the upstream never became ready"
+            time.sleep(0.05)
+        assert text_of(call(srv, "ralph_custom__fx__echo", {"text": "late"})) == "echo: late"
+    finally:
+        srv.stop()
+
+
+def test_run_preflight_can_require_an_upstream_tool(workspace):
+    write_config(workspace, slow_stdio_entry(1.0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RALPH_MCP_")}
+    proc = subprocess.run(
+        [str(BINARY), "run", "--workspace", str(workspace), "--capability", "upstream.tool_use",
+         "--require", "read_file", "--require", "ralph_custom__fx__echo", "--",
+         str(BINARY), "call", "-", "ralph_custom__fx__echo", '{"text": "from the agent"}'],
+        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "echo: from the agent" in proc.stdout

@@ -176,14 +176,20 @@ impl Bridge {
         let endpoint = self.endpoint.clone();
         let preflight = async {
             let mut backoff = Duration::from_millis(5);
+            let mut last: Option<ClientError> = None;
             loop {
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                 if remaining.is_zero() {
-                    return Err(ClientError::Timeout(self.options.preflight_timeout));
+                    // Missing upstream tools say more than a bare timeout.
+                    return Err(match last {
+                        Some(e @ ClientError::MissingTools(_)) => e,
+                        _ => ClientError::Timeout(self.options.preflight_timeout),
+                    });
                 }
                 match client::probe(&endpoint, token.as_deref(), &required, remaining).await {
                     Ok(hs) => return Ok(hs),
-                    Err(e) if e.is_connect() => {
+                    Err(e) if e.is_retryable() => {
+                        last = Some(e);
                         tokio::time::sleep(backoff.min(remaining)).await;
                         backoff = (backoff * 2).min(Duration::from_millis(100));
                     }

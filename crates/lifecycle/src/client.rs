@@ -65,9 +65,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// True for errors that mean "not listening yet", worth retrying during preflight.
-    pub fn is_connect(&self) -> bool {
-        matches!(self, Self::Connect { .. })
+    /// True for errors worth retrying during preflight: not listening yet, or
+    /// required upstream tools (`ralph_custom__*`) not listed yet because their
+    /// upstream is still starting.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::MissingTools(missing) => missing.iter().all(|t| {
+                ralph_mcp_session::names::canonical_tool_name(t).starts_with("ralph_custom__")
+            }),
+            _ => false,
+        }
     }
 }
 

@@ -398,7 +398,7 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
                 "refused",
                 started.elapsed(),
             );
-            return tool_result(id, &e.into_result());
+            return tool_result(id, e.into_result());
         }
         Lookup::Found(target) => target,
     };
@@ -476,18 +476,17 @@ async fn run_call(
     state
         .metrics
         .tool_call(&metric_name, outcome, started.elapsed());
-    tool_result(id, &result)
+    tool_result(id, result)
 }
 
-fn tool_result(id: &str, result: &rmcp::model::CallToolResult) -> Reply {
-    let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
+fn tool_result(id: &str, mut result: rmcp::model::CallToolResult) -> Reply {
     // The discriminator belongs to 2026-07-28 only; older clients reject unknown shapes less
-    // often without it, and every version treats its absence as "complete".
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("resultType");
-        obj.entry("isError").or_insert(Value::Bool(false));
-    }
-    ok(id, &value.to_string(), false)
+    // often without it, and every version treats its absence as "complete". Serialised
+    // straight from the struct: no intermediate JSON tree for large results.
+    result.result_type = None;
+    result.is_error.get_or_insert(false);
+    let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
+    ok(id, &body, false)
 }
 
 #[cfg(test)]

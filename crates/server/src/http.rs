@@ -266,12 +266,28 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::OK
     };
+    let upstreams = state.registry.upstreams().states();
+    let starting: Vec<&str> = upstreams
+        .iter()
+        .filter(|(_, st)| *st != crate::upstream::State::Ready)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let label = match (draining, starting.is_empty()) {
+        (true, _) => "draining",
+        (false, true) => "healthy",
+        (false, false) => "degraded",
+    };
     let body = serde_json::json!({
-        "status": if draining { "draining" } else { "healthy" },
+        "status": label,
         "tools": state.registry.visible_names().len(),
         "in_flight": state.in_flight(),
         "tool_calls": state.metrics.activity_total(),
         "version": env!("CARGO_PKG_VERSION"),
+        "upstreams": upstreams
+            .iter()
+            .map(|(name, st)| serde_json::json!({"name": name, "state": st.to_string()}))
+            .collect::<Vec<_>>(),
+        "degraded_upstreams": starting,
     });
     json_response(status, body.to_string(), None)
 }

@@ -30,9 +30,6 @@ pub enum ServeError {
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Listener(std::io::Error),
-    /// Upstream servers cannot be served together.
-    #[error("upstream servers: {0}")]
-    Upstream(String),
     /// `.agent/mcp.toml` is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
@@ -95,12 +92,7 @@ impl Server {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        self.state
-            .registry
-            .upstreams()
-            .settle()
-            .await
-            .map_err(ServeError::Upstream)?;
+        self.state.registry.upstreams().launch();
         let follower = self.state.clone();
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());

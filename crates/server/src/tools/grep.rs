@@ -10,10 +10,9 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use ignore::WalkState;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::walk::walker;
-use super::{ToolContext, ToolError, ToolResult, json_result};
+use super::{ToolContext, ToolError, ToolResult, text_result};
 
 fn default_dot() -> String {
     ".".into()
@@ -249,12 +248,28 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
     matches.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
     let truncated = matches.len() > limit || overflow.load(Ordering::Relaxed);
     matches.truncate(limit);
-    Ok(json_result(json!({
-        "pattern": args.pattern,
-        "path": args.path,
-        "matches": matches,
-        "count": matches.len(),
-        "files_searched": files_searched.load(Ordering::Relaxed),
-        "truncated": truncated,
-    })))
+    // Serialised straight from the structs: no intermediate JSON tree for what can be
+    // tens of thousands of matches.
+    let out = GrepOutput {
+        pattern: &args.pattern,
+        path: &args.path,
+        count: matches.len(),
+        matches: &matches,
+        files_searched: files_searched.load(Ordering::Relaxed),
+        truncated,
+    };
+    let text = serde_json::to_string(&out)
+        .map_err(|e| ToolError::failed(format!("cannot encode the matches: {e}")))?;
+    Ok(text_result(text))
+}
+
+/// The `grep_files` result.
+#[derive(Serialize)]
+struct GrepOutput<'a> {
+    pattern: &'a str,
+    path: &'a str,
+    matches: &'a [GrepMatch],
+    count: usize,
+    files_searched: usize,
+    truncated: bool,
 }

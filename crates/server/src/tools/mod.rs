@@ -179,15 +179,10 @@ pub fn text_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![Content::text(text.into())])
 }
 
-/// A successful result holding one JSON document as text, also given as
-/// `structuredContent` when it is an object.
+/// A successful result holding one JSON document as text. (No `structuredContent`
+/// copy: no tool declares an output schema, and the copy would double every reply.)
 pub fn json_result(value: Value) -> CallToolResult {
-    let text = serde_json::to_string(&value).unwrap_or_default();
-    let mut result = CallToolResult::success(vec![Content::text(text)]);
-    if value.is_object() {
-        result.structured_content = Some(value);
-    }
-    result
+    CallToolResult::success(vec![Content::text(value.to_string())])
 }
 
 /// Refuses with a clear message unless exactly one of the named option groups is used.

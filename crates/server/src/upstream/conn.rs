@@ -97,8 +97,6 @@ pub struct Upstream {
     routes: Arc<ProgressRoutes>,
     /// Fired when this upstream's tool list changes.
     changed: Arc<Notify>,
-    /// Fired once the first connection attempt has settled.
-    settled: Notify,
     restarts: std::sync::atomic::AtomicU32,
 }
 
@@ -156,7 +154,6 @@ impl Upstream {
             peer: RwLock::new(None),
             routes: Arc::new(ProgressRoutes::default()),
             changed,
-            settled: Notify::new(),
             restarts: Default::default(),
         })
     }
@@ -179,14 +176,6 @@ impl Upstream {
         self.tools.read().map(|t| t.clone()).unwrap_or_default()
     }
 
-    /// Waits until the first connection attempt has settled (or `limit` passes).
-    pub async fn wait_settled(&self, limit: Duration) {
-        if self.state() != State::Connecting {
-            return;
-        }
-        let _ = tokio::time::timeout(limit, self.settled.notified()).await;
-    }
-
     fn set_state(&self, s: State) {
         if let Ok(mut st) = self.state.write() {
             *st = s;
@@ -207,7 +196,6 @@ impl Upstream {
             match self.connect().await {
                 Ok(session) => {
                     self.set_state(State::Ready);
-                    self.settled.notify_waiters();
                     let reason = self.serve_until_closed(session).await;
                     if let Ok(mut p) = self.peer.write() {
                         *p = None;
@@ -218,7 +206,6 @@ impl Upstream {
                 Err(e) => {
                     tracing::warn!(upstream = %self.spec.name, error = %e, "upstream failed to start");
                     self.set_state(State::Down(e));
-                    self.settled.notify_waiters();
                 }
             }
             let used = self

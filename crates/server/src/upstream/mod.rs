@@ -9,7 +9,6 @@ pub mod conn;
 pub mod normalize;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rmcp::model::Tool;
 use tokio::sync::Notify;
@@ -61,36 +60,35 @@ impl Upstreams {
         self.list.is_empty()
     }
 
-    /// Starts every upstream and waits (each bounded by its startup timeout) until its first
-    /// connection attempt has settled, then refuses duplicate proxied names.
-    pub async fn settle(&self) -> Result<(), String> {
+    /// Starts every upstream, in parallel, without waiting for any: the server
+    /// serves its built-in tools at once and each upstream's tools appear when it
+    /// is ready (`/health` says `degraded` until then).
+    pub fn launch(&self) {
         for up in &self.list {
             up.launch();
         }
-        for up in &self.list {
-            up.wait_settled(up.spec.startup_timeout + Duration::from_millis(500))
-                .await;
-            if up.state() != State::Ready {
-                tracing::warn!(upstream = %up.spec.name, state = %up.state(), "upstream not ready at start; its tools appear once it is");
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (name, _) in self.tools() {
-            if !seen.insert(name.clone()) {
-                return Err(format!(
-                    "two upstream tools would both be called `{name}`; rename one or use `exclude_tools`"
-                ));
-            }
-        }
-        Ok(())
     }
 
-    /// Every proxied tool, in configuration order, with its proxied name.
+    /// Each upstream's name and state.
+    pub fn states(&self) -> Vec<(String, State)> {
+        self.list
+            .iter()
+            .map(|up| (up.spec.name.clone(), up.state()))
+            .collect()
+    }
+
+    /// Every proxied tool, in configuration order, with its proxied name. A name
+    /// an upstream lists twice is refused after its first listing, with an error log.
     pub fn tools(&self) -> Vec<(String, Tool)> {
-        let mut out = Vec::new();
+        let mut out: Vec<(String, Tool)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for up in &self.list {
             for mut t in up.tools() {
                 let name = proxied_name(&up.spec.name, &t.name);
+                if !seen.insert(name.clone()) {
+                    tracing::error!(tool = %name, "upstream `{}` lists `{}` twice; only the first is served", up.spec.name, t.name);
+                    continue;
+                }
                 t.name = name.clone().into();
                 out.push((name, t));
             }
