@@ -250,3 +250,38 @@ def test_claude_wiring_passes_a_private_mcp_config(ws, env):
     cfg = json.loads(p.stdout.split("600\n", 1)[1])
     assert cfg["mcpServers"]["ralph"]["headers"]["Authorization"].startswith("Bearer ")
     assert_clean(ws, env)
+
+
+def test_an_interactive_agent_gets_the_terminal(ws, env):
+    """Under a terminal, the agent (in its own process group) can read it: run hands it the
+    foreground, so a prompt is answered instead of the agent being stopped by SIGTTIN."""
+    import pty
+    import select
+
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a session leader on the pty, in the foreground
+        os.execve(str(BINARY), [str(BINARY), "run", "--workspace", str(ws), "--no-auth", "--",
+                                "sh", "-c", "printf 'ready> '; read answer; echo got:$answer"], env)
+    out = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"ready> " not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                out += os.read(master, 4096)
+        assert b"ready> " in out, out
+        os.write(master, b"hello\n")
+        while b"got:hello" not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+        assert b"got:hello" in out, f"the agent could not read the terminal: {out!r}"
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)

@@ -186,25 +186,72 @@ pub fn agent_command(
 pub struct AgentProcess {
     child: Child,
     pgid: Pid,
+    /// The terminal was handed to the agent's group and must be taken back.
+    owns_terminal: bool,
+}
+
+/// True when stdin is a terminal whose foreground process group is ours, so the
+/// agent (in its own group) must be made the foreground group to read from it.
+fn we_hold_the_terminal() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::isatty(&stdin).unwrap_or(false)
+        && nix::unistd::tcgetpgrp(&stdin).ok() == Some(nix::unistd::getpgrp())
+}
+
+/// Makes `pgrp` the terminal's foreground group. A process outside the foreground
+/// group must ignore SIGTTOU to do this; only async-signal-safe calls are made.
+fn hand_terminal_to(pgrp: nix::libc::pid_t) {
+    // SAFETY: signal and tcsetpgrp (an ioctl) are async-signal-safe.
+    unsafe {
+        let old = nix::libc::signal(nix::libc::SIGTTOU, nix::libc::SIG_IGN);
+        nix::libc::tcsetpgrp(0, pgrp);
+        nix::libc::signal(nix::libc::SIGTTOU, old);
+    }
 }
 
 impl AgentProcess {
     /// Spawns the agent in its own group, dying with this process.
+    /// When `run` owns the terminal, the agent's group becomes its foreground
+    /// group (set in the child before exec and in the parent, as shells do, so
+    /// neither order can leave the agent stopped by SIGTTIN), and the terminal is
+    /// taken back when the agent ends.
     pub fn spawn(mut cmd: Command) -> std::io::Result<Self> {
         let parent = std::process::id();
+        let owns_terminal = we_hold_the_terminal();
         cmd.process_group(0).kill_on_drop(true);
-        // SAFETY: die_with_parent only makes async-signal-safe calls.
+        // SAFETY: die_with_parent and hand_terminal_to only make async-signal-safe calls.
         unsafe {
-            cmd.pre_exec(move || die_with_parent(parent));
+            cmd.pre_exec(move || {
+                if owns_terminal {
+                    hand_terminal_to(nix::libc::getpid());
+                }
+                die_with_parent(parent)
+            });
         }
         let child = cmd.spawn()?;
         let pgid = Pid::from_raw(child.id().unwrap_or(0) as i32);
-        Ok(Self { child, pgid })
+        if owns_terminal {
+            hand_terminal_to(pgid.as_raw());
+        }
+        Ok(Self {
+            child,
+            pgid,
+            owns_terminal,
+        })
+    }
+
+    /// Takes the terminal back for `run` once the agent is gone.
+    fn reclaim_terminal(&mut self) {
+        if std::mem::take(&mut self.owns_terminal) {
+            hand_terminal_to(nix::unistd::getpgrp().as_raw());
+        }
     }
 
     /// Waits for the agent to exit.
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        self.child.wait().await
+        let status = self.child.wait().await;
+        self.reclaim_terminal();
+        status
     }
 
     /// SIGTERM to the agent's group, up to `grace`, then SIGKILL; reaps.
@@ -222,6 +269,13 @@ impl AgentProcess {
             let _ = self.child.wait().await;
         }
         let _ = killpg(self.pgid, Signal::SIGKILL);
+        self.reclaim_terminal();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.reclaim_terminal();
     }
 }
 
