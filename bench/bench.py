@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -425,12 +426,9 @@ def grep_bench() -> None:
 
             ours_ms, res = run_mcp(url)
             ours_set = match_set(res)
-            rg_ms, rg_out = [], ""
             rg_cmd = ["rg", "-n", "--no-heading", "-F", "--hidden", "-g", "!.git", "--max-filesize", "5000000", lit]
-            for _ in range(n(10, 3)):
-                t0 = time.perf_counter()
-                rg_out = subprocess.run(rg_cmd, cwd=tree, capture_output=True, text=True).stdout
-                rg_ms.append((time.perf_counter() - t0) * 1000)
+            rg_out = subprocess.run(rg_cmd, cwd=tree, capture_output=True, text=True).stdout
+            rg_ms = hyperfine(rg_cmd, tree, n(10, 3))
             rg_set = {(ln.split(":", 2)[0], int(ln.split(":", 2)[1])) for ln in rg_out.splitlines() if ln.count(":") >= 2}
             equal = "equal" if ours_set == rg_set else f"DIFFER (ours {len(ours_set)}, rg {len(rg_set)})"
             comp = [f"`{' '.join(rg_cmd)}`: {stats(rg_ms)}; match sets {equal}"]
@@ -450,8 +448,17 @@ def grep_bench() -> None:
             stop(py_proc)
     commands.append("grep: a tree of this repository's tracked files plus the installed `ralph` package sources, "
                     "`git init`-ed; tools/call grep_files {regex:false, limit:1000000}, timed from the request to the last byte of "
-                    "the reply (the bench's JSON decoding not counted); `rg` timed as a process from spawn to exit with its "
-                    "output read")
+                    "the reply (the bench's JSON decoding not counted); `rg` timed by `hyperfine -N --warmup 2` as a "
+                    "process from spawn to exit, its output piped")
+
+
+def hyperfine(cmd: list[str], cwd: Path, runs: int) -> list[float]:
+    """Per-run wall times (ms) of `cmd` from hyperfine (no shell, 2 warm-up runs)."""
+    out = WORK / "hyperfine.json"
+    subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", str(runs), "--export-json", str(out),
+                    "--output", "pipe", " ".join(shlex.quote(c) for c in cmd)],
+                   cwd=cwd, check=True, capture_output=True)
+    return [t * 1000 for t in json.loads(out.read_text())["results"][0]["times"]]
 
 
 def match_set(result: dict) -> set:

@@ -78,28 +78,44 @@ pub struct GrepArgs {
     pub include_ignored: bool,
 }
 
-/// One matching line.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+/// One matching line of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrepMatch {
-    /// Path relative to the workspace.
-    pub path: String,
     /// 1-based line number.
     pub line: u64,
     /// The line, without its terminator.
     pub text: String,
     /// Context lines before, oldest first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub before: Vec<String>,
     /// Context lines after.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+}
+
+/// The matches of one file, in line order (as the searcher reports them).
+#[derive(Debug)]
+struct FileMatches {
+    path: String,
+    matches: Vec<GrepMatch>,
+}
+
+/// One match as it is reported: `{path, line, text, before?, after?}`.
+#[derive(Serialize)]
+struct MatchOut<'a> {
+    path: &'a str,
+    line: u64,
+    text: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    before: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    after: &'a [String],
 }
 
 fn line_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     let text = String::from_utf8_lossy(bytes);
-    if text.chars().count() > MAX_LINE_CHARS {
+    // Bytes bound chars from above, so most lines skip the count.
+    if text.len() > MAX_LINE_CHARS && text.chars().count() > MAX_LINE_CHARS {
         let cut: String = text.chars().take(MAX_LINE_CHARS).collect();
         format!("{cut}…")
     } else {
@@ -108,14 +124,13 @@ fn line_text(bytes: &[u8]) -> String {
 }
 
 /// Collects the matches of one file.
-struct FileSink<'a> {
-    path: &'a str,
+struct FileSink {
     matches: Vec<GrepMatch>,
     pending_before: Vec<String>,
     cap: usize,
 }
 
-impl Sink for FileSink<'_> {
+impl Sink for FileSink {
     type Error = std::io::Error;
 
     fn matched(&mut self, _s: &Searcher, m: &SinkMatch<'_>) -> Result<bool, Self::Error> {
@@ -123,7 +138,6 @@ impl Sink for FileSink<'_> {
         // A multi-line match reports several lines at once; record each.
         for (i, line) in m.lines().enumerate() {
             self.matches.push(GrepMatch {
-                path: self.path.to_owned(),
                 line: first + i as u64,
                 text: line_text(line),
                 before: std::mem::take(&mut self.pending_before),
@@ -184,7 +198,7 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
     let root = ctx.roots.resolve_existing(&args.path)?;
     let matcher = build_matcher(&args)?;
     let limit = args.limit.max(1);
-    let held = Mutex::new(Vec::<GrepMatch>::new());
+    let held = Mutex::new(Vec::<FileMatches>::new());
     let held_count = AtomicUsize::new(0);
     let overflow = AtomicBool::new(false);
     let files_searched = AtomicUsize::new(0);
@@ -196,9 +210,7 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             return;
         }
         files_searched.fetch_add(1, Ordering::Relaxed);
-        let display = ctx.roots.display(path);
         let mut sink = FileSink {
-            path: &display,
             matches: Vec::new(),
             pending_before: Vec::new(),
             // No file can contribute more than `limit` lines to the first `limit`.
@@ -212,8 +224,12 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             overflow.store(true, Ordering::Relaxed);
             return;
         }
+        let file = FileMatches {
+            path: ctx.roots.display(path),
+            matches: sink.matches,
+        };
         if let Ok(mut all) = held.lock() {
-            all.extend(sink.matches);
+            all.push(file);
         }
     };
 
@@ -244,10 +260,24 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             })
         });
     }
-    let mut matches = held.into_inner().unwrap_or_default();
-    matches.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-    let truncated = matches.len() > limit || overflow.load(Ordering::Relaxed);
-    matches.truncate(limit);
+    // Sorted by (path, line): files by path; each file's matches are already in line order.
+    let mut files = held.into_inner().unwrap_or_default();
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let total: usize = files.iter().map(|f| f.matches.len()).sum();
+    let truncated = total > limit || overflow.load(Ordering::Relaxed);
+    let matches: Vec<MatchOut<'_>> = files
+        .iter()
+        .flat_map(|f| {
+            f.matches.iter().map(|m| MatchOut {
+                path: &f.path,
+                line: m.line,
+                text: &m.text,
+                before: &m.before,
+                after: &m.after,
+            })
+        })
+        .take(limit)
+        .collect();
     // Serialised straight from the structs: no intermediate JSON tree for what can be
     // tens of thousands of matches.
     let out = GrepOutput {
@@ -268,7 +298,7 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
 struct GrepOutput<'a> {
     pattern: &'a str,
     path: &'a str,
-    matches: &'a [GrepMatch],
+    matches: &'a [MatchOut<'a>],
     count: usize,
     files_searched: usize,
     truncated: bool,
