@@ -58,3 +58,28 @@ def live_pids(pattern: str) -> list[int]:
                 out.append(int(d.name))
     return out
 
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, limit: float = 20.0) -> None:
+    """Waits until something accepts connections on 127.0.0.1:`port`."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on port {port} after {limit} s") from None
+            time.sleep(0.05)
+

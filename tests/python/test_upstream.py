@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import anyio
 import pytest
 
 from conftest import ALL_CAPS, BINARY, READ_ONLY_CAPS, start_server
-from mcp_client import call, live_pids, mcp_session, text_of
+from mcp_client import call, free_port, live_pids, mcp_session, text_of, wait_port
 
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream_server.py"
 UPSTREAM_CAPS = [*ALL_CAPS, "upstream.tool_use"]
@@ -190,10 +189,6 @@ def test_sessions_without_upstream_tool_use_neither_see_nor_call(workspace):
         srv.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_http_upstream_with_header_from_env(workspace):
@@ -201,12 +196,7 @@ def test_http_upstream_with_header_from_env(workspace):
     up = subprocess.Popen([sys.executable, str(FIXTURE), "http", str(port)],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port)
         write_config(workspace, f'[mcp_servers.web]\ntransport = "http"\nurl = "http://127.0.0.1:{port}/mcp"\n'
                                 'headers = { Authorization = { env = "WEB_UPSTREAM_TOKEN", prefix = "Bearer " } }\n')
         srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"WEB_UPSTREAM_TOKEN": "s3cret"})

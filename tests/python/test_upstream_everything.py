@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ALL_CAPS, REPO, start_server
-from mcp_client import call, live_pids, text_of
+from mcp_client import call, free_port, live_pids, text_of, wait_port
 
 NODE_MODULES = REPO / "tests" / "node" / "node_modules"
 EVERYTHING = NODE_MODULES / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
@@ -117,10 +116,6 @@ def test_a_hung_upstream_costs_one_timeout_not_a_hang(workspace):
         srv.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_echo_and_sum_over_streamable_http(workspace):
@@ -129,14 +124,7 @@ def test_echo_and_sum_over_streamable_http(workspace):
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server-everything (http) did not start"
-                time.sleep(0.05)
+        wait_port(port)
         configure(workspace, f'[mcp_servers.everything]\ntransport = "http"\nurl = "http://127.0.0.1:{port}/mcp"\n')
         srv = start_server(workspace, capabilities=CAPS)
         try:
