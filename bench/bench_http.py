@@ -35,17 +35,18 @@ def post(url: str, body: dict, headers: dict | None = None, timeout: float = 5.0
     reply = None
     if "text/event-stream" in hdrs.get("content-type", ""):
         for line in raw.splitlines():
-            if line.startswith("data:"):
+            if line.startswith("data:") and line[5:].strip():  # skip empty priming events
                 reply = json.loads(line[5:])
     elif raw.strip():
         reply = json.loads(raw)
     return r.status, hdrs, reply
 
 
-def handshake(url: str, timeout: float = 5.0, token: str | None = None) -> dict:
+def handshake(url: str, timeout: float = 5.0, token: str | None = None, protocol: str | None = None) -> dict:
     """initialize + notifications/initialized; returns the headers later requests need."""
     auth = {"Authorization": f"Bearer {token}"} if token else {}
-    status, hdrs, reply = post(url, INIT, auth, timeout)
+    init = INIT if protocol is None else {**INIT, "params": {**INIT["params"], "protocolVersion": protocol}}
+    status, hdrs, reply = post(url, init, auth, timeout)
     if status != 200 or not reply or "result" not in reply:
         raise RuntimeError(f"initialize failed: {status} {reply}")
     h = dict(auth)
