@@ -103,6 +103,22 @@ fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
     Ok(listener)
 }
 
+/// The configured upstreams for the banner, `-` when none.
+fn upstream_names(state: &ralph_mcp_server::state::AppState) -> String {
+    let names: Vec<String> = state
+        .registry
+        .upstreams()
+        .states()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    if names.is_empty() {
+        "-".into()
+    } else {
+        names.join(",")
+    }
+}
+
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
     let mut session = match Session::from_env_with(|k| std::env::var(k).ok())? {
@@ -153,7 +169,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let server = Server::new(session, &workspace, config, listener)?;
     let state = server.state().clone();
     eprintln!(
-        "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={}",
+        "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         workspace.display(),
@@ -166,6 +182,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         state.config.max_in_flight,
         state.config.max_body_bytes,
         args.agent_transport.as_deref().unwrap_or("unknown"),
+        upstream_names(&state),
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
