@@ -95,6 +95,8 @@ def test_stdio_tools_are_listed_after_builtins_with_their_schema(stdio_server):
 def test_one_persistent_session_not_a_process_per_call(stdio_server):
     pids = {text_of(call(stdio_server, "ralph_custom__fx__whoami")).split()[0] for _ in range(4)}
     assert len(pids) == 1
+    log = stdio_server.workspace / ".agent" / "tmp" / "mcp-upstream-fx.log"
+    assert "upstream-fixture starting (stdio)" in log.read_text(), "the upstream's stderr is kept in its log"
 
 
 def test_dead_upstream_fails_fast_naming_it_then_comes_back(stdio_server):

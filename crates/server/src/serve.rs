@@ -72,7 +72,8 @@ impl Server {
                 message,
             }
         })?;
-        let registry = Registry::new(ctx, Upstreams::new(specs));
+        let log_dir = workspace.join(".agent").join("tmp");
+        let registry = Registry::new(ctx, Upstreams::new(specs, Some(log_dir)));
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })
     }

@@ -91,6 +91,8 @@ type Session = RunningService<RoleClient, Handler>;
 pub struct Upstream {
     /// Its definition.
     pub spec: UpstreamSpec,
+    /// Where a stdio child's stderr is appended (`<log_dir>/mcp-upstream-<name>.log`).
+    log_dir: Option<std::path::PathBuf>,
     state: RwLock<State>,
     tools: RwLock<Vec<Tool>>,
     peer: RwLock<Option<rmcp::Peer<RoleClient>>>,
@@ -146,9 +148,14 @@ pub enum CallError {
 
 impl Upstream {
     /// An upstream for `spec`, not yet started; `changed` fires whenever its tool list changes.
-    pub fn new(spec: UpstreamSpec, changed: Arc<Notify>) -> Arc<Self> {
+    pub fn new(
+        spec: UpstreamSpec,
+        log_dir: Option<std::path::PathBuf>,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             spec,
+            log_dir,
             state: RwLock::new(State::Connecting),
             tools: RwLock::new(Vec::new()),
             peer: RwLock::new(None),
@@ -256,6 +263,27 @@ impl Upstream {
         }
     }
 
+    /// The child's stderr: appended to its log file, or discarded when that cannot be opened.
+    fn stderr_sink(&self) -> std::process::Stdio {
+        let Some(dir) = &self.log_dir else {
+            return std::process::Stdio::null();
+        };
+        let path = dir.join(format!("mcp-upstream-{}.log", self.spec.name));
+        let file = std::fs::create_dir_all(dir).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+        });
+        match file {
+            Ok(f) => f.into(),
+            Err(e) => {
+                tracing::warn!(upstream = %self.spec.name, path = %path.display(), error = %e, "cannot open the upstream log; its stderr is discarded");
+                std::process::Stdio::null()
+            }
+        }
+    }
+
     fn filter(&self, tools: Vec<Tool>) -> Vec<Tool> {
         tools
             .into_iter()
@@ -292,7 +320,7 @@ impl Upstream {
                         });
                     }
                     let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
-                        .stderr(std::process::Stdio::null())
+                        .stderr(self.stderr_sink())
                         .spawn()
                         .map_err(|e| format!("cannot start `{command}`: {e}"))?;
                     handler

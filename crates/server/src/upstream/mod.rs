@@ -32,12 +32,13 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// The upstreams of `specs`, not yet started.
-    pub fn new(specs: Vec<config::UpstreamSpec>) -> Self {
+    /// The upstreams of `specs`, not yet started; stdio children's stderr goes to
+    /// `<log_dir>/mcp-upstream-<name>.log`.
+    pub fn new(specs: Vec<config::UpstreamSpec>, log_dir: Option<std::path::PathBuf>) -> Self {
         let changed = Arc::new(Notify::new());
         let list = specs
             .into_iter()
-            .map(|s| Upstream::new(s, changed.clone()))
+            .map(|s| Upstream::new(s, log_dir.clone(), changed.clone()))
             .collect();
         Self { list, changed }
     }
