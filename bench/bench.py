@@ -40,6 +40,20 @@ figures: dict[str, float] = {}  # numbers the targets are checked against
 commands: list[str] = []
 
 
+def _die_with_bench() -> None:
+    """In a child before exec: SIGKILL when the bench goes away, so an interrupted bench
+    leaves no server behind."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def popen(cmd: list[str], guard: bool = True, **kw) -> subprocess.Popen:
+    """Popen whose child dies with the bench; `guard=False` where spawn time is measured
+    (a preexec hook makes Python fork instead of spawning)."""
+    return subprocess.Popen(cmd, preexec_fn=_die_with_bench if guard else None, **kw)
+
+
 def n(full: int, quick: int) -> int:
     return quick if QUICK else full
 
@@ -107,19 +121,19 @@ def session_file(ws: Path) -> Path:
 
 # --- servers -------------------------------------------------------------------------
 
-def spawn_ours(ws: Path, port: int) -> subprocess.Popen:
+def spawn_ours(ws: Path, port: int, guard: bool = True) -> subprocess.Popen:
     env = {**os.environ, "RALPH_MCP_SESSION_JSON": json.dumps(SESSION)}
     env.pop("MCP_AUTH_TOKEN", None)
-    return subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workspace", str(ws)],
+    return popen([str(BIN), "serve", "--port", str(port), "--workspace", str(ws)], guard=guard,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
-def spawn_python(ws: Path, port: int) -> subprocess.Popen:
+def spawn_python(ws: Path, port: int, guard: bool = True) -> subprocess.Popen:
     env = {**os.environ, "RALPH_MCP_SESSION_FILE": str(session_file(ws))}
     env.pop("MCP_AUTH_TOKEN", None)
-    return subprocess.Popen([RALPH_PY, "-m", "ralph.mcp.server", "--host", "127.0.0.1", "--port", str(port),
-                             "--workspace", str(ws)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return popen([RALPH_PY, "-m", "ralph.mcp.server", "--host", "127.0.0.1", "--port", str(port),
+                  "--workspace", str(ws)], guard=guard,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def stop(p: subprocess.Popen) -> None:
@@ -141,7 +155,7 @@ def cold_start() -> None:
         for _ in range(count):
             port = free_port()
             t0 = time.perf_counter()
-            p = spawn(ws, port)
+            p = spawn(ws, port, guard=False)
             wait_ready(f"http://127.0.0.1:{port}/mcp")
             ms.append((time.perf_counter() - t0) * 1000)
             stop(p)
@@ -167,7 +181,7 @@ def cold_start() -> None:
 
 def run_supervised(ws: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, **(extra_env or {})}
-    p = subprocess.Popen([str(BIN), "run", "--workspace", str(ws), "--port", str(port), "--no-auth", "--",
+    p = popen([str(BIN), "run", "--workspace", str(ws), "--port", str(port), "--no-auth", "--",
                           "sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, env=env)
     wait_ready(f"http://127.0.0.1:{port}/mcp")
@@ -292,7 +306,7 @@ def load_and_rss() -> None:
         list_body = {"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {}}
         reply = call(servers["ours"][1], h, "tools/call", read_body["params"])
         floor_reply.write_text(json.dumps({"jsonrpc": "2.0", "id": 7, "result": reply}))
-        floor = subprocess.Popen([str(FLOOR), str(fport), str(floor_reply)], stderr=subprocess.DEVNULL)
+        floor = popen([str(FLOOR), str(fport), str(floor_reply)], stderr=subprocess.DEVNULL)
         furl = f"http://127.0.0.1:{fport}/mcp"
         for _ in range(2000):
             try:
@@ -487,7 +501,7 @@ def many_sessions() -> None:
         ws = make_workspace(f"many-{i}")
         ready = ws / "READY"
         ready_files.append(ready)
-        procs.append(subprocess.Popen([str(BIN), "run", "--workspace", str(ws), "--port", "0", "--no-auth", "--",
+        procs.append(popen([str(BIN), "run", "--workspace", str(ws), "--port", "0", "--no-auth", "--",
                                        "sh", "-c", f"touch {ready}; exec sleep 3600"],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
@@ -527,7 +541,7 @@ def proxied_call() -> None:
         return
     node = str(NODE22) if NODE22.exists() else "node"
     uport = free_port()
-    up = subprocess.Popen([node, str(EVERYTHING), "streamableHttp"], env={**os.environ, "PORT": str(uport)},
+    up = popen([node, str(EVERYTHING), "streamableHttp"], env={**os.environ, "PORT": str(uport)},
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     direct = f"http://127.0.0.1:{uport}/mcp"
     ws = make_workspace("proxy")
@@ -535,7 +549,7 @@ def proxied_call() -> None:
     (ws / ".agent" / "mcp.toml").write_text(f'[mcp_servers.everything]\ntransport = "http"\nurl = "{direct}"\n')
     port = free_port()
     env = {**os.environ, "RALPH_MCP_SESSION_JSON": json.dumps({**SESSION, "capabilities": CAPS + ["upstream.tool_use"]})}
-    p = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workspace", str(ws)], env=env,
+    p = popen([str(BIN), "serve", "--port", str(port), "--workspace", str(ws)], env=env,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = f"http://127.0.0.1:{port}/mcp"
     count = n(300, 30)

@@ -250,11 +250,14 @@ def test_stdio_upstreams_die_with_the_server(workspace):
     marker = f"{FIXTURE} stdio"
     write_config(workspace, stdio_entry())
     srv = start_ready(workspace, capabilities=UPSTREAM_CAPS)
-    assert call(srv, "ralph_custom__fx__echo", {"text": "x"}).content
-    mine = {p for p in live_pids(marker) if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(srv.proc.pid)}
-    assert mine, "the stdio upstream should be a child of the server" 
-    srv.proc.send_signal(signal.SIGKILL)
-    srv.proc.wait()
+    try:
+        assert call(srv, "ralph_custom__fx__echo", {"text": "x"}).content
+        mine = {p for p in live_pids(marker)
+                if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(srv.proc.pid)}
+        assert mine, "the stdio upstream should be a child of the server"
+    finally:
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
     deadline = time.monotonic() + 5
     while mine & set(live_pids(marker)):
         assert time.monotonic() < deadline, "an upstream child outlived its server"
