@@ -48,6 +48,13 @@ def wait_for_tool(srv, name: str, limit: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def assert_echo_and_sum(srv, message: str, a: float, b: float, total: str) -> None:
+    res = call(srv, "ralph_custom__everything__echo", {"message": message})
+    assert not res.is_error and message in text_of(res)
+    res = call(srv, "ralph_custom__everything__get-sum", {"a": a, "b": b})
+    assert not res.is_error and total in text_of(res)
+
+
 def upstream_child(srv) -> int:
     for pid in live_pids(str(EVERYTHING)):
         ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
@@ -61,10 +68,7 @@ def test_echo_and_sum_work_through_the_proxy_over_stdio(workspace):
     srv = start_server(workspace, capabilities=CAPS)
     try:
         wait_for_tool(srv, "ralph_custom__everything__echo")
-        res = call(srv, "ralph_custom__everything__echo", {"message": "through the proxy"})
-        assert not res.is_error and "through the proxy" in text_of(res)
-        res = call(srv, "ralph_custom__everything__get-sum", {"a": 2, "b": 40})
-        assert not res.is_error and "42" in text_of(res)
+        assert_echo_and_sum(srv, "through the proxy", 2, 40, "42")
         image = call(srv, "ralph_custom__everything__get-tiny-image")
         # No model identity: images become replay references, never raw pixels.
         assert "image" not in [b.type for b in image.content]
@@ -129,10 +133,7 @@ def test_echo_and_sum_over_streamable_http(workspace):
         srv = start_server(workspace, capabilities=CAPS)
         try:
             wait_for_tool(srv, "ralph_custom__everything__get-sum")
-            res = call(srv, "ralph_custom__everything__echo", {"message": "over http"})
-            assert not res.is_error and "over http" in text_of(res)
-            res = call(srv, "ralph_custom__everything__get-sum", {"a": 1.5, "b": 2})
-            assert not res.is_error and "3.5" in text_of(res)
+            assert_echo_and_sum(srv, "over http", 1.5, 2, "3.5")
         finally:
             srv.stop()
     finally:

@@ -56,34 +56,31 @@ pub fn schema_of<A: schemars::JsonSchema>() -> Arc<JsonObject> {
     Arc::new(obj)
 }
 
+/// One catalog row: `tool!(sync | async, name, requirement, Args, handler, description)`.
+/// `sync` handlers run on the blocking pool, `async` ones as tasks; both decode
+/// their arguments from the same type the schema is derived from.
 macro_rules! tool {
-    ($name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
-        ToolDef {
-            name: $name,
-            description: $desc,
-            requirement: $req,
-            input_schema: schema_of::<$args>(),
-            runner: Runner::Blocking(|ctx, value| {
-                let args: $args = parse_args($name, value)?;
-                $handler(ctx, args)
-            }),
-        }
+    (@run sync, $name:literal, $args:ty, $handler:path) => {
+        Runner::Blocking(|ctx, value| {
+            let args: $args = parse_args($name, value)?;
+            $handler(ctx, args)
+        })
     };
-}
-
-macro_rules! async_tool {
-    ($name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
+    (@run async, $name:literal, $args:ty, $handler:path) => {
+        Runner::Async(|ctx, value| {
+            Box::pin(async move {
+                let args: $args = parse_args($name, value)?;
+                $handler(ctx, args).await
+            })
+        })
+    };
+    ($kind:tt, $name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
         ToolDef {
             name: $name,
             description: $desc,
             requirement: $req,
             input_schema: schema_of::<$args>(),
-            runner: Runner::Async(|ctx, value| {
-                Box::pin(async move {
-                    let args: $args = parse_args($name, value)?;
-                    $handler(ctx, args).await
-                })
-            }),
+            runner: tool!(@run $kind, $name, $args, $handler),
         }
     };
 }
@@ -95,6 +92,7 @@ use Requirement::{AnyWrite, One};
 pub fn builtin_tools() -> Vec<ToolDef> {
     vec![
         tool!(
+            sync,
             "read_file",
             One(WorkspaceRead),
             read::ReadFileArgs,
@@ -102,6 +100,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Read a file as text. Required: path. Optional partial reads (mutually exclusive groups): line_start/line_end (1-based, inclusive), offset/limit (bytes), head/tail (N lines). Partial reads return JSON with total_lines/returned_lines or total_bytes/returned_bytes and truncated; a whole read up to max_bytes returns plain text. expected_content_hash fails closed when the file changed."
         ),
         tool!(
+            sync,
             "read_multiple_files",
             One(WorkspaceRead),
             read::ReadMultipleArgs,
@@ -109,6 +108,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Read several text files in one call. Pass paths (list of strings) or items ({path, line_start, line_end}). Returns JSON with per-file ok/content or ok/error; one failure never fails the batch."
         ),
         tool!(
+            sync,
             "stat_path",
             One(WorkspaceMetadataRead),
             read::StatArgs,
@@ -116,6 +116,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Describe a path: type ('file'|'dir'|'missing'), size_bytes, created_unix, modified_unix and mode, as JSON."
         ),
         tool!(
+            sync,
             "list_allowed_roots",
             One(WorkspaceRead),
             read::NoArgs,
@@ -123,6 +124,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "List the workspace root and the allowed roots every path must stay inside. No parameters."
         ),
         tool!(
+            sync,
             "list_directory",
             One(WorkspaceRead),
             list::ListDirectoryArgs,
@@ -130,6 +132,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "List the entries of a directory, sorted, as '[DIR] path' / '[FILE] path' lines. recursive=true lists the subtree. Respects .gitignore (include_ignored opts out) and always skips .git."
         ),
         tool!(
+            sync,
             "list_directory_recursive",
             One(WorkspaceRead),
             list::RecursiveArgs,
@@ -137,6 +140,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "List a directory's whole subtree, indented and sorted, bounded to 10000 entries and 50 levels. Respects .gitignore (include_ignored opts out) and always skips .git."
         ),
         tool!(
+            sync,
             "directory_tree",
             One(WorkspaceRead),
             list::TreeArgs,
@@ -144,6 +148,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Return a directory's subtree as JSON: [{name, type: 'file'|'directory', children}]. max_depth limits depth; exclude_patterns leaves globs out. Respects .gitignore and always skips .git."
         ),
         tool!(
+            sync,
             "search_files",
             One(WorkspaceRead),
             list::SearchFilesArgs,
@@ -151,6 +156,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Find files by glob under path. A pattern without '/' matches file names at any depth ('*.rs'); with '/' it matches the relative path ('src/**/*.rs'). Sorted, bounded by limit, with truncated set when cut."
         ),
         tool!(
+            sync,
             "grep_files",
             One(WorkspaceRead),
             grep::GrepArgs,
@@ -158,6 +164,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Search file contents with ripgrep's engine. pattern is a regex (regex=false for a literal); case_sensitive, whole_word, include/exclude globs, context_before/context_after, limit and max_file_bytes. Respects .gitignore (include_ignored opts out). Returns JSON matches [{path, line, text}] sorted by path and line, with truncated set when cut."
         ),
         tool!(
+            sync,
             "write_file",
             AnyWrite,
             write::WriteFileArgs,
@@ -165,6 +172,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Write UTF-8 text to a file, creating parent directories as needed and replacing the file atomically. Required: path, content. Overwriting a git-tracked file needs workspace.write_tracked; a new or untracked file needs workspace.write_ephemeral."
         ),
         tool!(
+            sync,
             "edit_file",
             One(WorkspaceEdit),
             write::EditFileArgs,
@@ -172,6 +180,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Apply ordered exact-text edits [{oldText, newText}] to a file, each replacing the first occurrence, all or nothing. dry_run previews; expected_content_hash (SHA-256) fails closed when the file changed. Keeps CRLF line endings and the file mode. Returns JSON with a unified diff."
         ),
         tool!(
+            sync,
             "append_file",
             One(WorkspaceEdit),
             write::AppendFileArgs,
@@ -179,6 +188,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Append text to a file (created when missing), atomically. Required: path, content."
         ),
         tool!(
+            sync,
             "create_directory",
             One(WorkspaceEdit),
             write::CreateDirArgs,
@@ -186,6 +196,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Create a directory and any missing parents. Required: path."
         ),
         tool!(
+            sync,
             "move_file",
             One(WorkspaceEdit),
             write::SrcDestArgs,
@@ -193,6 +204,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Move or rename a file or directory. Required: src, dest. Refuses to replace an existing destination unless overwrite is true."
         ),
         tool!(
+            sync,
             "copy_file",
             One(WorkspaceEdit),
             write::SrcDestArgs,
@@ -200,69 +212,79 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Copy a file atomically, keeping its mode. Required: src, dest. Refuses to replace an existing destination unless overwrite is true."
         ),
         tool!(
+            sync,
             "delete_path",
             One(WorkspaceDelete),
             write::DeleteArgs,
             write::delete_path,
             "Delete a file, symlink (the link, not its target) or empty directory; recursive=true deletes a directory with its contents."
         ),
-        async_tool!(
+        tool!(
+            async,
             "git_status",
             One(GitStatusRead),
             git::StatusArgs,
             git::git_status,
             "Show the working tree status. format: 'raw' (git status) or 'compact' (porcelain with branch). Optional cwd inside the workspace."
         ),
-        async_tool!(
+        tool!(
+            async,
             "git_diff",
             One(GitDiffRead),
             git::DiffArgs,
             git::git_diff,
             "Show changes (git diff). args are extra arguments such as ['--cached'] or ['HEAD~1', '--', 'src']; output-writing and external-helper flags are refused. format: 'raw' or 'summary' (--stat). Output bounded by max_bytes (default 50000)."
         ),
-        async_tool!(
+        tool!(
+            async,
             "git_log",
             One(GitStatusRead),
             git::LogArgs,
             git::git_log,
             "Show recent commits. count (default 10); format 'raw' or 'compact' (one line each). Optional cwd."
         ),
-        async_tool!(
+        tool!(
+            async,
             "git_show",
             One(GitStatusRead),
             git::ShowArgs,
             git::git_show,
             "Show a commit, tag or rev:path. Required: ref. format 'raw' (with patch) or 'summary' (--stat). Optional cwd."
         ),
-        async_tool!(
+        tool!(
+            async,
             "exec",
             One(ProcessExecBounded),
             exec::ExecArgs,
             exec::exec,
             "Run a command in the workspace root, bounded: command (string or array), argv, args, timeout_ms (default 90000, max 300000), format ('raw' or 'summary'). A string with shell operators runs through sh -c; otherwise it is split like a shell line. Privilege escalation, destructive commands at / or $HOME, non-loopback network clients, containers and VCS writes are refused. The process tree is killed at the timeout. Large output is spilled to .agent/tmp/ralph-exec-*.txt (head, tail and path returned). A command still running after 45 s returns a job_id for exec_wait. isError when the exit code is non-zero."
         ),
-        async_tool!(
+        tool!(
+            async,
             "exec_wait",
             One(ProcessExecBounded),
             exec::WaitArgs,
             exec::exec_wait,
             "Wait for a detached exec job (job_id) up to wait_ms (default 45000) and return its result, or status 'running'."
         ),
-        async_tool!(
+        tool!(
+            async,
             "exec_cancel",
             One(ProcessExecBounded),
             exec::CancelArgs,
             exec::exec_cancel,
             "Cancel a detached exec job (job_id): its whole process tree is killed."
         ),
-        async_tool!(
+        tool!(
+            async,
             "unsafe_exec",
             One(ProcessExecUnbounded),
             exec::RawExecArgs,
             exec::raw_exec,
             "Run a shell script with sh -c in the workspace root. Only VCS writes are refused; timeout_ms (default 90000, max 300000) and the output cap still apply."
         ),
-        async_tool!(
+        tool!(
+            async,
             "raw_exec",
             One(ProcessExecUnbounded),
             exec::RawExecArgs,
@@ -270,6 +292,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Alias of unsafe_exec: run a shell script with sh -c; only VCS writes are refused."
         ),
         tool!(
+            sync,
             "report_progress",
             One(RunReportProgress),
             coord::ProgressArgs,
@@ -277,6 +300,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Report progress to the orchestrator. Required: status; optional note."
         ),
         tool!(
+            sync,
             "declare_complete",
             One(ArtifactSubmit),
             coord::CompleteArgs,
@@ -284,6 +308,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Declare the task complete (or partial, with partial_reason). The record is written durably under .agent/completion/ keyed on the run id; if it cannot be written the call fails."
         ),
         tool!(
+            sync,
             "read_env",
             One(EnvRead),
             coord::ReadEnvArgs,
@@ -291,6 +316,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Read an environment variable of the server. Secrets (names containing TOKEN, SECRET, KEY, PASSWORD, and the bearer token) are redacted."
         ),
         tool!(
+            sync,
             "read_media",
             One(MediaRead),
             media::MediaArgs,
@@ -298,6 +324,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Read an image, PDF, document, audio or video file (path, or a ralph://media/<uuid> handle to replay). format 'inline' (default) delivers it the way this session's model can take it: an inline image, a typed block, or a ralph://media/ reference readable with resources/read; format 'metadata' returns size_bytes, sha256, mime_type and image width/height. The type is detected from the content."
         ),
         tool!(
+            sync,
             "read_image",
             One(MediaRead),
             media::MediaArgs,
