@@ -23,7 +23,7 @@ def payload(res):
 
 @pytest.fixture
 def dev(workspace):
-    srv = start_server(workspace, capabilities=ALL_CAPS, token="secret-bearer-value")
+    srv = start_server(workspace, capabilities=ALL_CAPS, token="secret-bearer-value", extra_env={"SOME_API_KEY": "hunter2"})
     yield srv
     srv.stop()
 
@@ -168,9 +168,12 @@ def test_report_progress_keeps_the_marker(dev, workspace):
 
 
 def test_read_env_redacts_secrets(dev):
-    for name in ["MCP_AUTH_TOKEN"]:
-        res = call(dev, "read_env", {"name": name})
-        assert "secret-bearer-value" not in text_of(res) and "redacted" in text_of(res)
+    # The bearer token is taken out of the server's environment at start (so no
+    # job can read it from /proc/<pid>/environ either): it reads as unset.
+    res = call(dev, "read_env", {"name": "MCP_AUTH_TOKEN"})
+    assert "secret-bearer-value" not in text_of(res) and "not set" in text_of(res)
+    res = call(dev, "read_env", {"name": "SOME_API_KEY"})
+    assert "hunter2" not in text_of(res) and "redacted" in text_of(res)
     assert "PATH=" in text_of(call(dev, "read_env", {"name": "PATH"}))
     assert "not set" in text_of(call(dev, "read_env", {"name": "RALPH_MCP_SURELY_UNSET"}))
     # The token never reaches commands either.

@@ -47,7 +47,19 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(ralph_mcp_server::sandbox::SHIM_SUBCOMMAND) {
+        let code = ralph_mcp_server::sandbox::shim::main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: no other thread exists yet. The token must not stay readable in
+        // /proc/<pid>/environ, where an exec job could find it.
+        let token =
+            unsafe { ralph_mcp_server::secret::take_env(ralph_mcp_session::names::AUTH_TOKEN_ENV) };
+        ralph_mcp_server::secret::set_bearer(token);
+    }
     init_tracing();
     let outcome = match cli.command {
         Command::Serve(args) => serve_cmd::run(args).map(|()| 0),

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ralph_mcp_server::{Server, ServerConfig};
 use ralph_mcp_session::Session;
-use ralph_mcp_session::names::AUTH_TOKEN_ENV;
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -153,7 +152,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "the inherited socket listens on {local}, which is not loopback; pass --allow-remote to serve on it"
         );
     }
-    let auth_token = std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+    let auth_token = ralph_mcp_server::secret::bearer().map(str::to_owned);
     let config = ServerConfig {
         auth_token,
         max_body_bytes: args.max_body_bytes,

@@ -40,12 +40,33 @@ impl Default for MediaConfig {
     }
 }
 
+/// The `[exec]` section: the sandbox around `exec`, `unsafe_exec` and `raw_exec`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// `"required"`, `"best-effort"` (default) or `"off"`.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::Mode,
+    /// Let commands open TCP connections and listen (default: no network).
+    #[serde(default)]
+    pub network: bool,
+    /// More trees commands may read (absolute paths).
+    #[serde(default)]
+    pub read_paths: Vec<PathBuf>,
+    /// More trees commands may write (absolute paths).
+    #[serde(default)]
+    pub write_paths: Vec<PathBuf>,
+}
+
 /// The parsed file.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct McpConfig {
     /// `[media]`.
     #[serde(default)]
     pub media: MediaConfig,
+    /// `[exec]`.
+    #[serde(default)]
+    pub exec: ExecConfig,
     /// `[mcp_servers.*]`: upstream servers, kept as written.
     #[serde(default)]
     pub mcp_servers: toml::Table,
@@ -76,7 +97,10 @@ impl McpConfig {
     /// Reads the workspace's file; a missing file is the default configuration.
     pub fn load(workspace: &Path) -> Result<Self, ConfigError> {
         let path = Self::path_in(workspace);
-        match std::fs::read_to_string(&path) {
+        let read = crate::confine::AgentDir::new(workspace)
+            .and_then(|agent| agent.read("", "mcp.toml", 4 * 1024 * 1024))
+            .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other));
+        match read {
             Ok(text) => Self::parse(&text).map_err(|message| ConfigError { path, message }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(ConfigError {
@@ -91,6 +115,14 @@ impl McpConfig {
         let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
         if cfg.media.max_inline_bytes == 0 {
             return Err("key `media.max_inline_bytes` must be greater than 0".into());
+        }
+        for p in cfg.exec.read_paths.iter().chain(&cfg.exec.write_paths) {
+            if !p.is_absolute() {
+                return Err(format!(
+                    "key `exec.read_paths`/`exec.write_paths`: `{}` is not absolute; give absolute paths",
+                    p.display()
+                ));
+            }
         }
         if !cfg.media.enabled {
             tracing::warn!(

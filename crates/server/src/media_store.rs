@@ -1,12 +1,24 @@
 //! Replay storage for media that is not delivered inline: each artifact gets a
-//! `ralph://media/<uuid>` URI, its bytes in `<dir>/<uuid>.bin` and its manifest
-//! entry in `<dir>/<uuid>.json`. The directory is the manifest, so a restarted
+//! `ralph://media/<uuid>` URI, its bytes in `.agent/tmp/media/<uuid>.bin` and its
+//! manifest entry in `.agent/tmp/media/<uuid>.json`, all reached through the
+//! workspace's [`AgentDir`] (a symlinked `.agent` or an entry that is not a
+//! regular file is refused). The directory is the manifest, so a restarted
 //! server still answers `resources/read` for handles it gave out before.
 //! Entries and bytes are bounded; the oldest entries are evicted first.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
+
+use rustix::fs::AtFlags;
+
+use crate::confine::AgentDir;
+use crate::confine::ops::read_names;
+
+/// Where replayed media lives, below `.agent/`.
+const SUB: &str = "tmp/media";
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -72,7 +84,7 @@ pub enum StoreError {
 /// The replay store of one server.
 #[derive(Debug)]
 pub struct MediaStore {
-    dir: PathBuf,
+    agent: AgentDir,
     lock: Mutex<()>,
 }
 
@@ -95,14 +107,13 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 (hex) and length of a file, streamed.
-pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
+/// SHA-256 (hex) and length of what `file` holds, read from offset 0.
+pub fn hash_file(file: &File) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut len = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file.read_at(&mut buf, len)?;
         if n == 0 {
             break;
         }
@@ -113,45 +124,47 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 impl MediaStore {
-    /// A store in `dir` (created on first registration).
-    pub fn new(dir: PathBuf) -> Self {
+    /// A store under the workspace's `.agent/tmp/media`.
+    pub fn new(agent: AgentDir) -> Self {
         Self {
-            dir,
+            agent,
             lock: Mutex::new(()),
         }
     }
 
     fn io(&self, source: std::io::Error) -> StoreError {
         StoreError::Io {
-            dir: self.dir.display().to_string(),
+            dir: self.agent.path(SUB).display().to_string(),
             source,
         }
     }
 
-    /// Copies `src` into the store and returns its entry. The bytes are copied
-    /// and hashed in one streamed pass, so what is replayed is what was hashed.
+    fn remove(&self, name: &str) {
+        if let Ok(dir) = self.agent.dir(SUB, false) {
+            let _ = rustix::fs::unlinkat(&dir, OsStr::new(name), AtFlags::empty());
+        }
+    }
+
+    /// Copies the open file `src` (shown to the client as `name`) into the store.
     pub fn register(
         &self,
-        src: &Path,
+        src: &File,
+        name: &str,
         mime_type: &str,
         modality: &str,
     ) -> Result<MediaEntry, StoreError> {
-        let size = std::fs::metadata(src).map_err(|e| self.io(e))?.len();
+        let size = src.metadata().map_err(|e| self.io(e))?.len();
         if size > MAX_ENTRY_BYTES {
             return Err(StoreError::TooLarge { size });
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
         let id = uuid::Uuid::new_v4().to_string();
-        let bin = self.dir.join(format!("{id}.bin"));
-        let (sha256, size) = self.copy_hashed(src, &bin).inspect_err(|_| {
-            let _ = std::fs::remove_file(&bin);
-        })?;
+        let bin = format!("{id}.bin");
+        let (sha256, size) = self
+            .copy_hashed(src, &bin)
+            .inspect_err(|_| self.remove(&bin))?;
         let entry = MediaEntry {
             uri: format!("{URI_PREFIX}{id}"),
-            name: src
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| id.clone()),
+            name: name.to_owned(),
             mime_type: mime_type.into(),
             modality: modality.into(),
             size,
@@ -162,7 +175,7 @@ impl MediaStore {
         Ok(entry)
     }
 
-    /// Stores `bytes` (content from an upstream) and returns its entry.
+    /// Stores bytes that came from elsewhere (an upstream's result).
     pub fn register_bytes(
         &self,
         bytes: &[u8],
@@ -174,10 +187,10 @@ impl MediaStore {
         if size > MAX_ENTRY_BYTES {
             return Err(StoreError::TooLarge { size });
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
         let id = uuid::Uuid::new_v4().to_string();
-        let bin = self.dir.join(format!("{id}.bin"));
-        crate::tools::atomic::write_atomic(&bin, bytes, false).map_err(|e| self.io(e))?;
+        self.agent
+            .write_atomic(SUB, &format!("{id}.bin"), bytes)
+            .map_err(|e| self.io(e))?;
         let entry = MediaEntry {
             uri: format!("{URI_PREFIX}{id}"),
             name: name.to_owned(),
@@ -191,12 +204,12 @@ impl MediaStore {
         Ok(entry)
     }
 
-    /// Writes the manifest entry beside the bytes, then prunes.
     fn commit(&self, id: &str, entry: &MediaEntry) -> Result<(), StoreError> {
         let json = serde_json::to_vec(entry).unwrap_or_default();
-        crate::tools::atomic::write_atomic(&self.dir.join(format!("{id}.json")), &json, false)
+        self.agent
+            .write_atomic(SUB, &format!("{id}.json"), &json)
             .map_err(|e| {
-                let _ = std::fs::remove_file(self.dir.join(format!("{id}.bin")));
+                self.remove(&format!("{id}.bin"));
                 self.io(e)
             })?;
         let _guard = self.lock.lock();
@@ -204,18 +217,13 @@ impl MediaStore {
         Ok(())
     }
 
-    fn copy_hashed(&self, src: &Path, dest: &Path) -> Result<(String, u64), StoreError> {
-        let mut from = std::fs::File::open(src).map_err(|e| self.io(e))?;
-        let mut to = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dest)
-            .map_err(|e| self.io(e))?;
+    fn copy_hashed(&self, from: &File, bin: &str) -> Result<(String, u64), StoreError> {
+        let mut to = self.agent.create_new(SUB, bin).map_err(|e| self.io(e))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut len = 0u64;
         loop {
-            let n = from.read(&mut buf).map_err(|e| self.io(e))?;
+            let n = from.read_at(&mut buf, len).map_err(|e| self.io(e))?;
             if n == 0 {
                 break;
             }
@@ -230,43 +238,63 @@ impl MediaStore {
         Ok((hex::encode(hasher.finalize()), len))
     }
 
-    /// The entry and bytes behind a handle.
+    /// The entry and bytes behind a handle. Only a regular file in the store
+    /// is read: a forged entry whose bytes are a symlink is refused.
     pub fn read(&self, uri: &str) -> Result<(MediaEntry, Vec<u8>), StoreError> {
         let id = id_of(uri)?;
         let entry = self
             .entry(id)
             .ok_or_else(|| StoreError::NotFound(uri.into()))?;
-        let bytes = std::fs::read(self.dir.join(format!("{id}.bin")))
-            .map_err(|_| StoreError::NotFound(uri.into()))?;
+        let bytes = self
+            .agent
+            .read(SUB, &format!("{id}.bin"), MAX_ENTRY_BYTES)
+            .map_err(|e| self.unreadable(uri, e))?;
         Ok((entry, bytes))
     }
 
-    /// The entry behind a handle, without its bytes.
+    fn unreadable(&self, uri: &str, e: std::io::Error) -> StoreError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound(uri.into())
+        } else {
+            self.io(e)
+        }
+    }
+
+    /// The manifest entry of a handle.
     pub fn lookup(&self, uri: &str) -> Result<MediaEntry, StoreError> {
         let id = id_of(uri)?;
         self.entry(id)
             .ok_or_else(|| StoreError::NotFound(uri.into()))
     }
 
-    /// Where a handle's bytes are kept.
-    pub fn bytes_path(&self, uri: &str) -> Result<PathBuf, StoreError> {
-        Ok(self.dir.join(format!("{}.bin", id_of(uri)?)))
+    /// Opens the stored bytes of a handle (a regular file only).
+    pub fn open_bytes(&self, uri: &str) -> Result<File, StoreError> {
+        let id = id_of(uri)?;
+        self.agent
+            .open_read(SUB, &format!("{id}.bin"))
+            .map_err(|e| self.unreadable(uri, e))
     }
 
     fn entry(&self, id: &str) -> Option<MediaEntry> {
-        let raw = std::fs::read(self.dir.join(format!("{id}.json"))).ok()?;
+        let raw = self
+            .agent
+            .read(SUB, &format!("{id}.json"), 64 * 1024)
+            .ok()?;
         serde_json::from_slice(&raw).ok()
     }
 
     /// Every entry, oldest first.
     pub fn list(&self) -> Vec<MediaEntry> {
-        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+        let Ok(dir) = self.agent.dir(SUB, false) else {
             return Vec::new();
         };
-        let mut entries: Vec<MediaEntry> = dir
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(names) = read_names(std::os::fd::AsFd::as_fd(&dir)) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<MediaEntry> = names
+            .iter()
+            .filter_map(|name| {
+                let name = name.to_str()?;
                 let id = name.strip_suffix(".json")?;
                 uuid::Uuid::try_parse(id).ok()?;
                 self.entry(id)
@@ -286,8 +314,8 @@ impl MediaStore {
                 break;
             }
             if let Ok(id) = id_of(&e.uri) {
-                let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
-                let _ = std::fs::remove_file(self.dir.join(format!("{id}.bin")));
+                self.remove(&format!("{id}.json"));
+                self.remove(&format!("{id}.bin"));
             }
             count -= 1;
             total = total.saturating_sub(e.size);
@@ -303,10 +331,11 @@ mod tests {
     #[test]
     fn register_read_and_evict_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MediaStore::new(dir.path().join("media"));
+        let store = MediaStore::new(AgentDir::new(dir.path()).unwrap());
         let src = dir.path().join("a.png");
         std::fs::write(&src, b"\x89PNG bytes").unwrap();
-        let e = store.register(&src, "image/png", "image").unwrap();
+        let src = File::open(&src).unwrap();
+        let e = store.register(&src, "a.png", "image/png", "image").unwrap();
         assert!(e.uri.starts_with(URI_PREFIX));
         let (got, bytes) = store.read(&e.uri).unwrap();
         assert_eq!(bytes, b"\x89PNG bytes");
@@ -315,7 +344,7 @@ mod tests {
         let mut last = e;
         for _ in 0..MAX_ENTRIES {
             std::thread::sleep(std::time::Duration::from_millis(1));
-            last = store.register(&src, "image/png", "image").unwrap();
+            last = store.register(&src, "a.png", "image/png", "image").unwrap();
         }
         let list = store.list();
         assert_eq!(list.len(), MAX_ENTRIES);
@@ -325,7 +354,8 @@ mod tests {
 
     #[test]
     fn handles_are_strict() {
-        let store = MediaStore::new("/nonexistent".into());
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::new(AgentDir::new(dir.path()).unwrap());
         for bad in [
             "ralph://media/../../etc/passwd",
             "ralph://media/",

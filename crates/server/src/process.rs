@@ -1,6 +1,8 @@
-//! Bounded child processes: each runs in its own process group with stdin from
-//! /dev/null, its output is captured up to a cap, and on timeout (or when the
-//! caller's future is dropped) the whole group is killed and reaped.
+//! Child processes of the server: one place that spawns them (own process group,
+//! stdin from /dev/null, inherited `GIT_*`/token variables removed, the sandbox
+//! shim in front when a [`Policy`] is given) and a bounded runner whose output is
+//! captured up to a cap and whose whole job is killed on timeout or when the
+//! caller's future is dropped.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -10,6 +12,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+use crate::sandbox::Policy;
 
 /// What a bounded run produced.
 #[derive(Debug)]
@@ -42,28 +46,43 @@ impl BoundedOutput {
     }
 }
 
-/// Kills a process group when dropped, unless disarmed: a cancelled call never
-/// leaves its children behind.
+/// Stops a child's whole job when dropped, unless disarmed: a cancelled call
+/// never leaves processes behind. A shim-led job is told to stop (SIGTERM to the
+/// shim, which kills every process of the job, then exits); a plain child's
+/// process group is killed.
 pub struct GroupGuard {
     pgid: Option<i32>,
+    shim: bool,
 }
 
 impl GroupGuard {
-    /// Guards the group led by `pid`.
-    pub fn new(pid: Option<u32>) -> Self {
+    /// Guards the job led by `pid` (`shim`: it is the sandbox shim).
+    pub fn new(pid: Option<u32>, shim: bool) -> Self {
         Self {
             pgid: pid.map(|p| p as i32),
+            shim,
         }
     }
 
-    /// Sends SIGKILL to the whole group now.
+    /// Stops the job now.
     pub fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            if self.shim {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pgid), Signal::SIGTERM);
+            } else {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Kills the leader's process group outright (a shim that did not stop).
+    pub fn kill_hard(&self) {
         if let Some(pgid) = self.pgid {
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
     }
 
-    /// The group is gone; nothing to do on drop.
+    /// The job is gone; nothing to do on drop.
     pub fn disarm(&mut self) {
         self.pgid = None;
     }
@@ -74,6 +93,12 @@ impl Drop for GroupGuard {
         self.kill();
     }
 }
+
+/// How long a told-to-stop shim gets before its group is killed outright.
+pub const SHIM_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long output readers get after the job ended (a pipe held by something
+/// that escaped would otherwise hold the call).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Reads everything from `reader`, keeping at most `cap` bytes, so the child never
 /// blocks on a full pipe.
@@ -94,29 +119,60 @@ async fn drain_capped<R: AsyncRead + Unpin>(mut reader: R, cap: usize) -> (Vec<u
     (kept, total)
 }
 
-/// Runs `program args…` in `cwd` with a timeout and an output cap.
+/// Builds the command for `argv` in `cwd`: through the sandbox shim when
+/// `policy` is given, in its own process group, stdin from /dev/null, stdout and
+/// stderr piped, without the bearer token, killed when dropped.
+pub fn command(argv: &[String], cwd: &Path, policy: Option<&Policy>) -> std::io::Result<Command> {
+    let mut cmd = match policy {
+        Some(policy) => {
+            let mut c = Command::new(crate::sandbox::shim_exe()?);
+            c.args(crate::sandbox::shim_args(policy, argv));
+            c
+        }
+        None => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    cmd.current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
+        .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV)
+        .process_group(0)
+        // A shim is told to stop (its guard), never SIGKILLed on drop: it must live
+        // long enough to kill the job it leads.
+        .kill_on_drop(policy.is_none());
+    Ok(cmd)
+}
+
+/// Runs `program args…` in `cwd` with a timeout and an output cap; `remove`
+/// names inherited variables to drop, `envs` the ones to set.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_bounded(
     program: &str,
     args: &[String],
     cwd: &Path,
+    remove: &[std::ffi::OsString],
     envs: &[(&str, &str)],
+    policy: Option<&Policy>,
     timeout: Duration,
     cap: usize,
 ) -> std::io::Result<BoundedOutput> {
     let started = Instant::now();
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+    let mut argv = vec![program.to_owned()];
+    argv.extend(args.iter().cloned());
+    let mut cmd = command(&argv, cwd, policy)?;
+    for k in remove {
+        cmd.env_remove(k);
+    }
     for (k, v) in envs {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn()?;
-    let mut guard = GroupGuard::new(child.id());
+    let mut guard = GroupGuard::new(child.id(), policy.is_some());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let out_task = tokio::spawn(async move {
@@ -135,15 +191,21 @@ pub async fn run_bounded(
         Ok(status) => (Some(status?), false),
         Err(_) => {
             guard.kill();
-            let _ = child.wait().await;
+            if tokio::time::timeout(SHIM_STOP_GRACE, child.wait())
+                .await
+                .is_err()
+            {
+                guard.kill_hard();
+                let _ = child.wait().await;
+            }
             (None, true)
         }
     };
-    // The leader is reaped; kill any grandchildren still holding the pipes open.
-    guard.kill();
+    // The leader is reaped; anything still in its group goes too.
+    guard.kill_hard();
     guard.disarm();
-    let (stdout, stdout_total) = out_task.await.unwrap_or_default();
-    let (stderr, stderr_total) = err_task.await.unwrap_or_default();
+    let (stdout, stdout_total) = bounded_join(out_task).await;
+    let (stderr, stderr_total) = bounded_join(err_task).await;
     Ok(BoundedOutput {
         status,
         stdout,
@@ -153,4 +215,16 @@ pub async fn run_bounded(
         timed_out,
         elapsed: started.elapsed(),
     })
+}
+
+/// Joins an output reader, giving up after [`DRAIN_GRACE`].
+pub async fn bounded_join<T: Default + Send + 'static>(task: tokio::task::JoinHandle<T>) -> T {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(DRAIN_GRACE, task).await {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => {
+            abort.abort();
+            T::default()
+        }
+    }
 }

@@ -9,8 +9,8 @@ use ralph_mcp_session::Session;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::confine::AllowedRoots;
 use crate::http::router;
-use crate::paths::AllowedRoots;
 use crate::registry::Registry;
 use crate::state::{AppState, ServerConfig};
 use crate::tools::ToolContext;
@@ -63,8 +63,11 @@ impl Server {
         let session_id = session.payload.session_id.clone();
         let config_file = crate::config::McpConfig::load(workspace)?;
         let ctx = Arc::new(
-            ToolContext::new(Arc::new(session), roots).with_media_config(&config_file.media),
+            ToolContext::new(Arc::new(session), roots)
+                .map_err(workspace_err)?
+                .with_config(&config_file),
         );
+        sweep_temp_files_in_background(&ctx);
         let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
         let specs = Upstreams::from_config(&config_file, env.as_deref()).map_err(|message| {
             crate::config::ConfigError {
@@ -72,7 +75,8 @@ impl Server {
                 message,
             }
         })?;
-        let log_dir = workspace.join(".agent").join("tmp");
+        let log_dir =
+            Arc::new(crate::confine::AgentDir::new(ctx.roots.workspace()).map_err(workspace_err)?);
         let registry = Registry::new(ctx, Upstreams::new(specs, Some(log_dir)));
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })
@@ -142,7 +146,6 @@ pub fn activity_path(state: &AppState) -> std::path::PathBuf {
 }
 
 fn write_activity(state: &AppState) {
-    let path = activity_path(state);
     let session = &state.registry.context().session.payload;
     let record = serde_json::json!({
         "session_id": session.session_id,
@@ -151,13 +154,8 @@ fn write_activity(state: &AppState) {
         "tool_calls": state.metrics.activity_total(),
         "last_call_unix_ms": state.metrics.last_call_unix_ms(),
     });
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        crate::tools::atomic::write_atomic(&path, record.to_string().as_bytes(), false)
-    };
-    if let Err(e) = write() {
+    let agent = &state.registry.context().agent;
+    if let Err(e) = agent.write_atomic("tmp", "mcp-activity.json", record.to_string().as_bytes()) {
         tracing::debug!(error = %e, "cannot write the activity record");
     }
 }
@@ -173,4 +171,30 @@ async fn write_activity_forever(state: Arc<AppState>) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+/// Removes temp files that interrupted atomic writes left beneath the roots
+/// (older than a minute, so a write in progress elsewhere is never touched).
+fn sweep_temp_files_in_background(ctx: &Arc<ToolContext>) {
+    let ctx = ctx.clone();
+    std::thread::spawn(move || {
+        for root in ctx.roots.roots() {
+            let Ok(fd) = rustix::fs::open(
+                root,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) else {
+                continue;
+            };
+            let mut budget = 200_000;
+            crate::confine::ops::sweep_temp_files(
+                std::os::fd::AsFd::as_fd(&fd),
+                std::time::Duration::from_secs(60),
+                &mut budget,
+                0,
+            );
+        }
+    });
 }

@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::atomic::write_atomic;
 use super::{ToolContext, ToolError, ToolResult, text_result};
+use crate::confine::agent_dir::append_line;
 
 /// Marker Ralph's pipeline looks for in progress results.
 pub const PROGRESS_MARKER: &str = "[Progress event emitted to pipeline]";
@@ -57,7 +57,6 @@ pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
             message: "field `status` is empty; say what is happening".into(),
         });
     }
-    let dir = ctx.roots.workspace().join(".agent").join("progress");
     let event = json!({
         "run_id": ctx.session.payload.run_id,
         "session_id": ctx.session.payload.session_id,
@@ -66,16 +65,11 @@ pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
         "unix_ms": now_ms(),
     });
     let line = format!("{event}\n");
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(format!("{}.jsonl", file_key(&ctx.session.payload.run_id))))?;
-            // One write of one line: concurrent appends never interleave.
-            f.write_all(line.as_bytes())
-        })
+    let name = format!("{}.jsonl", file_key(&ctx.session.payload.run_id));
+    ctx.agent
+        .append("progress", &name)
+        // One write of one line: concurrent appends never interleave.
+        .and_then(|f| append_line(f, line.as_bytes()))
         .map_err(|e| {
             ToolError::failed(format!("cannot record progress under .agent/progress: {e}"))
         })?;
@@ -94,8 +88,8 @@ pub struct CompleteArgs {
 /// `declare_complete`: writes `.agent/completion/<run_id>.json` atomically and
 /// durably; fails with `isError` when it cannot, so a completion is never lost.
 pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
-    let dir = ctx.roots.workspace().join(".agent").join("completion");
-    let path = dir.join(format!("{}.json", file_key(&ctx.session.payload.run_id)));
+    let name = format!("{}.json", file_key(&ctx.session.payload.run_id));
+    let path = ctx.agent.path("completion").join(&name);
     let record = json!({
         "run_id": ctx.session.payload.run_id,
         "session_id": ctx.session.payload.session_id,
@@ -106,8 +100,8 @@ pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
         "unix_ms": now_ms(),
     });
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| write_atomic(&path, &bytes, false))
+    ctx.agent
+        .write_atomic("completion", &name, &bytes)
         .map_err(|e| {
             ToolError::failed(format!(
                 "completion was NOT recorded: cannot write {}: {e}; fix the problem and call declare_complete again",
@@ -154,14 +148,12 @@ pub fn read_env(ctx: &ToolContext, args: ReadEnvArgs) -> ToolResult {
         });
     }
     let value = std::env::var_os(&args.name);
-    let bearer = std::env::var(ralph_mcp_session::names::AUTH_TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.is_empty());
+    let bearer = crate::secret::bearer();
     let text = match value {
         None => format!("{} is not set", args.name),
         Some(v) => {
             let v = v.to_string_lossy().into_owned();
-            let holds_token = bearer.as_ref().is_some_and(|t| v.contains(t.as_str()));
+            let holds_token = bearer.is_some_and(|t| v.contains(t));
             if is_secret_name(&args.name) || holds_token {
                 format!(
                     "{}=[redacted: secret values are not readable through MCP]",

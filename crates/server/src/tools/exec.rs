@@ -8,8 +8,8 @@
 //! outlives the soft reply budget detaches and returns a `job_id`.
 
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +18,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::exec_policy::{PolicyLevel, check_argv, check_script, needs_shell};
@@ -26,10 +25,14 @@ use super::{ToolContext, ToolError, ToolResult, json_result};
 use crate::process::GroupGuard;
 use crate::progress::ProgressSink;
 
-/// Default timeout, as in Ralph.
+/// Default stall window (`timeout_ms`): no output for this long stops the job, as in Ralph.
 pub const DEFAULT_TIMEOUT_MS: u64 = 90_000;
-/// Largest timeout accepted.
-pub const MAX_TIMEOUT_MS: u64 = 300_000;
+/// Default ceiling on a job's whole run (`max_runtime_ms`): one hour.
+pub const DEFAULT_MAX_RUNTIME_MS: u64 = 60 * 60 * 1000;
+/// Largest `timeout_ms` or `max_runtime_ms` accepted: four hours.
+pub const MAX_TIMEOUT_MS: u64 = 4 * 60 * 60 * 1000;
+/// Largest `exec_wait` wait.
+pub const MAX_WAIT_MS: u64 = 300_000;
 /// Bytes of each stream returned inline before spilling.
 pub const INLINE_LIMIT: usize = 64 * 1024;
 /// Bytes of head and of tail returned for a spilled stream.
@@ -89,6 +92,10 @@ pub struct ExecOutcome {
     exit_code: Option<i32>,
     signal: Option<i32>,
     timed_out: bool,
+    /// Which limit stopped it: `"stall"` or `"max_runtime"`.
+    stopped_by: Option<&'static str>,
+    limits: Limits,
+    sandbox: Value,
     cancelled: bool,
     elapsed: Duration,
     stdout: Stream,
@@ -111,6 +118,9 @@ impl ExecOutcome {
         if let Some(sig) = self.signal {
             v["signal"] = json!(sig);
         }
+        v["timeout_ms"] = json!(self.limits.stall.as_millis() as u64);
+        v["max_runtime_ms"] = json!(self.limits.max_runtime.as_millis() as u64);
+        v["sandbox"] = self.sandbox.clone();
         if self.cancelled {
             v["cancelled"] = json!(true);
         }
@@ -136,7 +146,17 @@ impl ExecOutcome {
         add("stdout", &self.stdout);
         add("stderr", &self.stderr);
         if self.timed_out {
-            v["note"] = json!("the command hit its timeout; its whole process group was killed");
+            v["stopped_by"] = json!(self.stopped_by);
+            v["note"] = json!(match self.stopped_by {
+                Some("stall") => format!(
+                    "the command printed nothing for timeout_ms ({} ms) and was stopped with every process it started; raise timeout_ms for commands that are quiet for long",
+                    self.limits.stall.as_millis()
+                ),
+                _ => format!(
+                    "the command ran past max_runtime_ms ({} ms) and was stopped with every process it started",
+                    self.limits.max_runtime.as_millis()
+                ),
+            });
         }
         let mut result = json_result(v);
         if self.failed() {
@@ -183,39 +203,85 @@ impl Jobs {
     }
 }
 
-fn exec_dir(ctx: &ToolContext) -> PathBuf {
-    if let Some(root) = ctx
-        .session
-        .payload
-        .exec_spill_roots
-        .as_ref()
-        .and_then(|r| r.first())
-    {
-        return root.clone();
-    }
-    ctx.roots.workspace().join(".agent").join("tmp")
+/// Where a stream's spill file goes: the session's `exec_spill_roots` (set by the
+/// orchestrator), else `.agent/tmp` through the workspace's [`AgentDir`].
+#[derive(Clone)]
+struct SpillAt {
+    ctx: Arc<ToolContext>,
+    name: String,
 }
 
-/// Removes the oldest spill files until the total is under the cap.
-fn prune_spills(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+impl SpillAt {
+    fn explicit_dir(&self) -> Option<PathBuf> {
+        self.ctx
+            .session
+            .payload
+            .exec_spill_roots
+            .as_ref()
+            .and_then(|r| r.first())
+            .cloned()
+    }
+
+    /// The path shown to the agent.
+    fn path(&self) -> PathBuf {
+        match self.explicit_dir() {
+            Some(dir) => dir.join(&self.name),
+            None => self.ctx.agent.path("tmp").join(&self.name),
+        }
+    }
+
+    /// Creates the spill file (exclusively), pruning old spills first.
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        match self.explicit_dir() {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)?;
+                prune_spills_at(&dir);
+                std::fs::OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .open(dir.join(&self.name))
+            }
+            None => {
+                if let Ok(dir) = self.ctx.agent.dir("tmp", true) {
+                    prune_spills(dir.as_fd());
+                }
+                self.ctx.agent.create_new("tmp", &self.name)
+            }
+        }
+    }
+}
+
+/// Removes the oldest spill files in an orchestrator-given directory until the total is under the cap.
+fn prune_spills_at(dir: &Path) {
+    if let Ok(fd) = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) {
+        prune_spills(fd.as_fd());
+    }
+}
+
+/// Removes the oldest spill files in `dir` until the total is under the cap.
+fn prune_spills(dir: std::os::fd::BorrowedFd<'_>) {
+    let Ok(names) = crate::confine::ops::read_names(dir) else {
         return;
     };
-    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ralph-exec-"))
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            Some((m.modified().ok()?, m.len(), e.path()))
+    let mut files: Vec<(i64, u64, std::ffi::OsString)> = names
+        .into_iter()
+        .filter(|n| n.to_string_lossy().starts_with("ralph-exec-"))
+        .filter_map(|n| {
+            let st = crate::confine::ops::entry_type(dir, &n).ok()??;
+            Some((st.st_mtime, u64::try_from(st.st_size).unwrap_or(0), n))
         })
         .collect();
     files.sort();
     let mut total: u64 = files.iter().map(|f| f.1).sum();
-    for (_, len, path) in files {
+    for (_, len, name) in files {
         if total <= SPILL_TOTAL_CAP {
             break;
         }
-        if std::fs::remove_file(&path).is_ok() {
+        if rustix::fs::unlinkat(dir, name.as_os_str(), rustix::fs::AtFlags::empty()).is_ok() {
             total -= len;
         }
     }
@@ -223,8 +289,9 @@ fn prune_spills(dir: &Path) {
 
 async fn capture<R: AsyncRead + Unpin>(
     mut reader: R,
-    spill_path: PathBuf,
+    spill_at: SpillAt,
     progress: Option<(ProgressSink, &'static str)>,
+    last_output: Arc<Mutex<Instant>>,
 ) -> Stream {
     let mut s = Stream::default();
     let mut buf = vec![0u8; 64 * 1024];
@@ -236,6 +303,9 @@ async fn capture<R: AsyncRead + Unpin>(
             Ok(n) => n,
         };
         let chunk = &buf[..n];
+        if let Ok(mut t) = last_output.lock() {
+            *t = Instant::now();
+        }
         if let Some((sink, stream)) = &progress {
             sink.report(
                 n as u64,
@@ -252,7 +322,13 @@ async fn capture<R: AsyncRead + Unpin>(
             s.tail.push_back(b);
         }
         if s.total as usize > INLINE_LIMIT && spill.is_none() && s.spill_error.is_none() {
-            match open_spill(&spill_path).await {
+            let opened = {
+                let at = spill_at.clone();
+                tokio::task::spawn_blocking(move || at.open())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            };
+            match opened.map(tokio::fs::File::from_std) {
                 Ok(mut f) => {
                     // Every earlier byte is in the head (the total was under the
                     // limit until this chunk), so the file gets head-so-far + chunk.
@@ -261,7 +337,7 @@ async fn capture<R: AsyncRead + Unpin>(
                         && f.write_all(chunk).await.is_ok();
                     if ok {
                         spilled = s.total;
-                        s.spill = Some(spill_path.clone());
+                        s.spill = Some(spill_at.path());
                         spill = Some(f);
                     } else {
                         s.spill_error = Some("write failed".into());
@@ -286,25 +362,29 @@ async fn capture<R: AsyncRead + Unpin>(
     s
 }
 
-async fn open_spill(path: &Path) -> std::io::Result<tokio::fs::File> {
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-        prune_spills(dir);
-    }
-    tokio::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(path)
-        .await
+/// The two limits of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No output for this long stops the job.
+    pub stall: Duration,
+    /// The job never runs longer than this.
+    pub max_runtime: Duration,
 }
 
 /// Starts a job; returns its id and outcome receiver.
 fn start_job(
-    ctx: &ToolContext,
+    ctx: &Arc<ToolContext>,
     argv: Vec<String>,
-    timeout: Duration,
+    limits: Limits,
     format: String,
 ) -> Result<(String, OutcomeWatch), ToolError> {
+    let policy = ctx.exec_sandbox();
+    if policy.mode == crate::sandbox::Mode::Required && !crate::sandbox::Support::probe().filesystem
+    {
+        return Err(ToolError::failed(
+            "commands are refused: [exec] sandbox = \"required\" in .agent/mcp.toml, and this kernel has no Landlock; enable Landlock or set sandbox = \"best-effort\"",
+        ));
+    }
     let mut table = ctx
         .jobs
         .table
@@ -329,72 +409,98 @@ fn start_job(
     }
     let seq = ctx.jobs.next.fetch_add(1, Ordering::Relaxed);
     let id = format!("job-{}-{seq}", std::process::id());
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(ctx.roots.workspace())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
-        .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV)
-        .process_group(0)
-        .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL, 0, 0, 0);
-            Ok(())
-        });
-    }
+    let mut cmd = crate::process::command(&argv, ctx.roots.workspace(), Some(&policy))
+        .map_err(|e| ToolError::failed(format!("cannot start the sandbox: {e}")))?;
     let mut child = cmd.spawn().map_err(|e| {
         ToolError::failed(format!(
             "cannot start `{}`: {e}; check the command name and that it is installed",
             argv[0]
         ))
     })?;
-    let guard = Arc::new(Mutex::new(GroupGuard::new(child.id())));
+    let guard = Arc::new(Mutex::new(GroupGuard::new(child.id(), true)));
     let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = watch::channel(None);
-    let dir = exec_dir(ctx);
     let stamp = format!("{}-{}", std::process::id(), seq);
+    let last_output = Arc::new(Mutex::new(Instant::now()));
     // Output streams to the caller as progress notifications when it asked for them.
     let sink = ProgressSink::current();
     let out_task = tokio::spawn(capture(
         child.stdout.take().expect("stdout is piped"),
-        dir.join(format!("ralph-exec-{stamp}.stdout.txt")),
+        SpillAt {
+            ctx: ctx.clone(),
+            name: format!("ralph-exec-{stamp}.stdout.txt"),
+        },
         sink.clone().map(|s| (s, "stdout")),
+        last_output.clone(),
     ));
     let err_task = tokio::spawn(capture(
         child.stderr.take().expect("stderr is piped"),
-        dir.join(format!("ralph-exec-{stamp}.stderr.txt")),
+        SpillAt {
+            ctx: ctx.clone(),
+            name: format!("ralph-exec-{stamp}.stderr.txt"),
+        },
         sink.map(|s| (s, "stderr")),
+        last_output.clone(),
     ));
     let job_guard = guard.clone();
     let job_cancelled = cancelled.clone();
     let job_argv = argv.clone();
+    let sandbox = crate::sandbox::report(&policy);
     tokio::spawn(async move {
         let started = Instant::now();
-        let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(s) => (s.ok(), false),
-            Err(_) => {
+        let mut stopped_by: Option<&'static str> = None;
+        let status = loop {
+            let quiet = last_output.lock().map(|t| t.elapsed()).unwrap_or_default();
+            let left_stall = limits.stall.saturating_sub(quiet);
+            let left_run = limits.max_runtime.saturating_sub(started.elapsed());
+            if left_run.is_zero() {
+                stopped_by = Some("max_runtime");
+                break None;
+            }
+            if left_stall.is_zero() {
+                stopped_by = Some("stall");
+                break None;
+            }
+            let nap = left_stall.min(left_run);
+            tokio::select! {
+                s = child.wait() => break s.ok(),
+                () = tokio::time::sleep(nap) => {}
+            }
+        };
+        let status = match status {
+            Some(s) => Some(s),
+            None => {
+                // Tell the shim to stop the whole job; kill it outright if it cannot.
                 if let Ok(g) = job_guard.lock() {
                     g.kill();
                 }
-                (child.wait().await.ok(), true)
+                match tokio::time::timeout(crate::process::SHIM_STOP_GRACE, child.wait()).await {
+                    Ok(s) => s.ok(),
+                    Err(_) => {
+                        if let Ok(g) = job_guard.lock() {
+                            g.kill_hard();
+                        }
+                        child.wait().await.ok()
+                    }
+                }
             }
         };
-        // The leader is gone; take any grandchildren with it so the pipes close.
         if let Ok(mut g) = job_guard.lock() {
-            g.kill();
+            g.kill_hard();
             g.disarm();
         }
-        let stdout = out_task.await.unwrap_or_default();
-        let stderr = err_task.await.unwrap_or_default();
+        let stdout = crate::process::bounded_join(out_task).await;
+        let stderr = crate::process::bounded_join(err_task).await;
         use std::os::unix::process::ExitStatusExt;
+        // The shim re-raises the command's fatal signal; 128+n exit codes from it
+        // are reported as that signal too.
         let outcome = ExecOutcome {
             exit_code: status.and_then(|s| s.code()),
             signal: status.and_then(|s| s.signal()),
-            timed_out,
+            timed_out: stopped_by.is_some(),
+            stopped_by,
+            limits,
+            sandbox,
             cancelled: job_cancelled.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
             stdout,
@@ -452,9 +558,14 @@ pub enum Millis {
     Text(String),
 }
 
-fn timeout_of(tool: &str, t: Option<Millis>) -> Result<Duration, ToolError> {
+fn millis_of(
+    tool: &str,
+    field: &str,
+    t: Option<Millis>,
+    default: u64,
+) -> Result<Duration, ToolError> {
     let ms = match t {
-        None => DEFAULT_TIMEOUT_MS,
+        None => default,
         Some(Millis::Number(n)) => n,
         Some(Millis::Text(s)) => s
             .trim()
@@ -462,17 +573,36 @@ fn timeout_of(tool: &str, t: Option<Millis>) -> Result<Duration, ToolError> {
             .map_err(|_| ToolError::InvalidArgs {
                 tool: tool.into(),
                 message: format!(
-                    "field `timeout_ms`: expected a whole number of milliseconds, got {s:?}"
+                    "field `{field}`: expected a whole number of milliseconds, got {s:?}"
                 ),
             })?,
     };
     if ms == 0 {
         return Err(ToolError::InvalidArgs {
             tool: tool.into(),
-            message: "field `timeout_ms` must be greater than 0".into(),
+            message: format!("field `{field}` must be greater than 0"),
         });
     }
-    Ok(Duration::from_millis(ms.min(MAX_TIMEOUT_MS)))
+    if ms > MAX_TIMEOUT_MS {
+        return Err(ToolError::InvalidArgs {
+            tool: tool.into(),
+            message: format!(
+                "field `{field}` is {ms} ms, more than the {MAX_TIMEOUT_MS} ms (4 h) maximum"
+            ),
+        });
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// `timeout_ms` (stall window) and `max_runtime_ms` (ceiling).
+fn limits_of(
+    tool: &str,
+    timeout: Option<Millis>,
+    max_runtime: Option<Millis>,
+) -> Result<Limits, ToolError> {
+    let stall = millis_of(tool, "timeout_ms", timeout, DEFAULT_TIMEOUT_MS)?;
+    let max_runtime = millis_of(tool, "max_runtime_ms", max_runtime, DEFAULT_MAX_RUNTIME_MS)?;
+    Ok(Limits { stall, max_runtime })
 }
 
 fn raw() -> String {
@@ -490,9 +620,9 @@ pub struct ExecArgs {
     /// Extra arguments appended to the command.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Timeout in milliseconds (default 90000, at most 300000). The whole process tree is killed then.
+    /// Stall window in milliseconds (default 90000): no output for this long stops the job and every process it started.
     pub timeout_ms: Option<Millis>,
-    /// Alias of timeout_ms.
+    /// Ceiling on the whole run in milliseconds (default 3600000 = 1 h, at most 14400000 = 4 h).
     pub max_runtime_ms: Option<Millis>,
     /// `raw` (head and tail of each stream) or `summary` (exit code and short tails).
     #[serde(default = "raw")]
@@ -541,7 +671,7 @@ fn build_argv(args: &ExecArgs) -> Result<(Vec<String>, Option<String>), ToolErro
 async fn run_job(
     ctx: Arc<ToolContext>,
     argv: Vec<String>,
-    timeout: Duration,
+    limits: Limits,
     format: String,
 ) -> ToolResult {
     if !["raw", "summary"].contains(&format.as_str()) {
@@ -550,8 +680,16 @@ async fn run_job(
             message: format!("field `format`: expected \"raw\" or \"summary\", got {format:?}"),
         });
     }
-    let (id, mut rx) = start_job(&ctx, argv.clone(), timeout, format.clone())?;
-    match wait_outcome(&mut rx, soft_budget()).await {
+    let (id, mut rx) = start_job(&ctx, argv.clone(), limits, format.clone())?;
+    // Until the call detaches with a job_id, dropping it (client cancellation,
+    // disconnect, shutdown) stops the job and everything it started.
+    let mut cancel_on_drop = CancelOnDrop {
+        ctx: Some(ctx.clone()),
+        id: id.clone(),
+    };
+    let waited = wait_outcome(&mut rx, soft_budget()).await;
+    cancel_on_drop.ctx = None;
+    match waited {
         Some(outcome) => {
             if let Ok(mut t) = ctx.jobs.table.lock() {
                 t.remove(&id);
@@ -562,19 +700,35 @@ async fn run_job(
     }
 }
 
+/// Stops a job when the call that started it goes away before detaching.
+struct CancelOnDrop {
+    ctx: Option<Arc<ToolContext>>,
+    id: String,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            let _ = with_job(&ctx, &self.id, |job| {
+                job.cancelled.store(true, Ordering::Relaxed);
+                if let Ok(g) = job.guard.lock() {
+                    g.kill();
+                }
+            });
+        }
+    }
+}
+
 /// `exec`.
 pub async fn exec(ctx: Arc<ToolContext>, mut args: ExecArgs) -> ToolResult {
-    let timeout = timeout_of(
-        "exec",
-        args.timeout_ms.take().or(args.max_runtime_ms.take()),
-    )?;
+    let limits = limits_of("exec", args.timeout_ms.take(), args.max_runtime_ms.take())?;
     let (argv, script) = build_argv(&args)?;
     let verdict = match &script {
         Some(s) => check_script(s, PolicyLevel::Bounded),
         None => check_argv(&argv, PolicyLevel::Bounded),
     };
     verdict.map_err(|why| ToolError::failed(format!("command refused by policy: {why}")))?;
-    run_job(ctx, argv, timeout, args.format).await
+    run_job(ctx, argv, limits, args.format).await
 }
 
 /// Arguments of `unsafe_exec` / `raw_exec`.
@@ -582,15 +736,15 @@ pub async fn exec(ctx: Arc<ToolContext>, mut args: ExecArgs) -> ToolResult {
 pub struct RawExecArgs {
     /// A shell script, run with `sh -c`.
     pub command: String,
-    /// Timeout in milliseconds (default 90000, at most 300000).
+    /// Stall window in milliseconds (default 90000): no output for this long stops the job.
     pub timeout_ms: Option<Millis>,
-    /// Alias of timeout_ms.
+    /// Ceiling on the whole run in milliseconds (default 3600000 = 1 h, at most 14400000 = 4 h).
     pub max_runtime_ms: Option<Millis>,
 }
 
 /// `unsafe_exec` / `raw_exec`: `sh -c` with only the VCS-write rule.
 pub async fn raw_exec(ctx: Arc<ToolContext>, args: RawExecArgs) -> ToolResult {
-    let timeout = timeout_of("unsafe_exec", args.timeout_ms.or(args.max_runtime_ms))?;
+    let limits = limits_of("unsafe_exec", args.timeout_ms, args.max_runtime_ms)?;
     if args.command.trim().is_empty() {
         return Err(ToolError::InvalidArgs {
             tool: "unsafe_exec".into(),
@@ -602,7 +756,7 @@ pub async fn raw_exec(ctx: Arc<ToolContext>, args: RawExecArgs) -> ToolResult {
     run_job(
         ctx,
         vec!["sh".into(), "-c".into(), args.command],
-        timeout,
+        limits,
         "raw".into(),
     )
     .await
@@ -644,7 +798,7 @@ pub async fn exec_wait(ctx: Arc<ToolContext>, args: WaitArgs) -> ToolResult {
     let (mut rx, format) = with_job(&ctx, &args.job_id, |job| {
         (job.outcome.clone(), job.format.clone())
     })?;
-    let budget = Duration::from_millis(args.wait_ms.min(MAX_TIMEOUT_MS));
+    let budget = Duration::from_millis(args.wait_ms.min(MAX_WAIT_MS));
     match wait_outcome(&mut rx, budget).await {
         Some(outcome) => {
             if let Ok(mut t) = ctx.jobs.table.lock() {
@@ -672,7 +826,7 @@ pub async fn exec_cancel(ctx: Arc<ToolContext>, args: CancelArgs) -> ToolResult 
         }
         job.outcome.clone()
     })?;
-    let outcome = wait_outcome(&mut rx, Duration::from_secs(10)).await;
+    let outcome = wait_outcome(&mut rx, Duration::from_secs(15)).await;
     if let Ok(mut t) = ctx.jobs.table.lock() {
         t.remove(&args.job_id);
     }

@@ -2,6 +2,7 @@
 //! runs bounded (own process group, timeout, output cap) with pagers, external
 //! diff helpers and text conversion switched off.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,35 +60,165 @@ fn refused_diff_flag(arg: &str) -> Option<&'static str> {
     None
 }
 
-async fn run_git(
-    ctx: &ToolContext,
-    cwd: Option<&str>,
-    args: Vec<String>,
-    cap: usize,
-) -> ToolResult {
-    let dir = match cwd {
-        Some(c) => ctx.roots.resolve_existing(c)?,
-        None => ctx.roots.workspace().to_path_buf(),
-    };
-    if !dir.is_dir() {
-        return Err(ToolError::failed(format!(
-            "cwd `{}` is not a directory",
-            cwd.unwrap_or(".")
-        )));
+/// A repository that lies inside the workspace (or the allowed root holding the
+/// cwd), with what git may show of it.
+#[derive(Debug)]
+pub struct Repo {
+    /// Where git runs.
+    pub cwd: PathBuf,
+    /// The work tree's top.
+    pub top: PathBuf,
+    /// The git directory (a `.git` directory, or where a gitfile inside the
+    /// roots points, which must itself be inside them).
+    pub git_dir: PathBuf,
+    /// Set when the allowed roots do not cover the whole work tree: the only
+    /// paths (relative to `top`) whose content git may show.
+    pub limit_to: Option<Vec<PathBuf>>,
+}
+
+impl Repo {
+    /// The pathspecs that keep git's output inside the roots (empty when it need not).
+    fn pathspecs(&self) -> Vec<String> {
+        self.limit_to
+            .iter()
+            .flatten()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    ":(top)".to_owned()
+                } else {
+                    format!(":(top,literal){}", p.display())
+                }
+            })
+            .collect()
     }
+
+    /// Refuses a path (relative to `top`) that the roots do not cover.
+    fn check_path(&self, rel_to_top: &Path, shown: &str) -> Result<(), ToolError> {
+        match &self.limit_to {
+            Some(allowed) if !allowed.iter().any(|a| rel_to_top.starts_with(a)) => {
+                Err(ToolError::failed(format!(
+                    "`{shown}` is outside the allowed roots; git tools show only paths inside them"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Finds the repository for `cwd` without leaving the workspace (or the allowed
+/// root that holds `cwd`): a `.git` directory, or a gitfile whose target is
+/// inside the workspace or an allowed root. A `.git` symlink is refused.
+pub fn find_repo(ctx: &ToolContext, cwd: Option<&str>) -> Result<Repo, ToolError> {
+    let raw = cwd.unwrap_or(".");
+    let (_, located) = ctx.open_dir(raw)?;
+    let cwd = located.abs();
+    let ws = ctx.roots.workspace();
+    let boundary: &Path = if cwd.starts_with(ws) {
+        ws
+    } else {
+        located.root.path()
+    };
+    let inside = |p: &Path| p.starts_with(ws) || ctx.roots.contains(p);
+    for dir in cwd.ancestors() {
+        if !dir.starts_with(boundary) {
+            break;
+        }
+        let dot_git = dir.join(".git");
+        let Ok(meta) = std::fs::symlink_metadata(&dot_git) else {
+            continue;
+        };
+        let git_dir = if meta.is_dir() {
+            dot_git
+        } else if meta.is_file() {
+            let text = std::fs::read_to_string(&dot_git).unwrap_or_default();
+            let target = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("gitdir:"))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ToolError::failed(format!(
+                        "{} is a file but not a gitfile (`gitdir: <path>`)",
+                        ctx.roots.display(&dot_git)
+                    ))
+                })?;
+            let target = crate::confine::normalize_lexically(&dir.join(target));
+            let canonical = std::fs::canonicalize(&target).unwrap_or(target.clone());
+            if !inside(&target) || !inside(&canonical) {
+                return Err(ToolError::failed(format!(
+                    "{} points git at {}, outside the workspace and the allowed roots; git tools only read repositories inside them",
+                    ctx.roots.display(&dot_git),
+                    target.display()
+                )));
+            }
+            canonical
+        } else {
+            return Err(ToolError::failed(format!(
+                "{} is a symlink or special file; git tools only use a real .git directory or gitfile inside the workspace",
+                ctx.roots.display(&dot_git)
+            )));
+        };
+        let covered = ctx.roots.roots().any(|r| dir.starts_with(r));
+        let limit_to = if covered {
+            None
+        } else {
+            Some(
+                ctx.roots
+                    .roots()
+                    .filter_map(|r| r.strip_prefix(dir).ok().map(Path::to_path_buf))
+                    .collect(),
+            )
+        };
+        return Ok(Repo {
+            cwd: cwd.clone(),
+            top: dir.to_path_buf(),
+            git_dir,
+            limit_to,
+        });
+    }
+    Err(ToolError::failed(format!(
+        "`{raw}` is not inside a git repository within {}; git tools do not look above it",
+        boundary.display()
+    )))
+}
+
+/// The environment for a git child: every inherited `GIT_*` variable removed,
+/// the repository named explicitly, discovery fenced.
+pub fn git_env(repo: &Repo) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
+    let remove: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_string_lossy().starts_with("GIT_"))
+        .collect();
+    let ceiling = repo.top.parent().unwrap_or(&repo.top);
+    let set = vec![
+        ("GIT_DIR".into(), repo.git_dir.display().to_string()),
+        ("GIT_WORK_TREE".into(), repo.top.display().to_string()),
+        (
+            "GIT_CEILING_DIRECTORIES".into(),
+            ceiling.display().to_string(),
+        ),
+        ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        ("GIT_OPTIONAL_LOCKS".into(), "0".into()),
+        ("GIT_PAGER".into(), "cat".into()),
+        ("PAGER".into(), "cat".into()),
+        ("GIT_EXTERNAL_DIFF".into(), String::new()),
+        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+    ];
+    (remove, set)
+}
+
+async fn run_git(ctx: &ToolContext, repo: &Repo, args: Vec<String>, cap: usize) -> ToolResult {
     let mut full: Vec<String> = GIT_SAFETY.iter().map(|s| s.to_string()).collect();
     full.extend(args);
+    let (remove, set) = git_env(repo);
+    let envs: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = run_bounded(
         "git",
         &full,
-        &dir,
-        &[
-            ("GIT_TERMINAL_PROMPT", "0"),
-            ("GIT_OPTIONAL_LOCKS", "0"),
-            ("GIT_PAGER", "cat"),
-            ("PAGER", "cat"),
-            ("GIT_EXTERNAL_DIFF", ""),
-        ],
+        &repo.cwd,
+        &remove,
+        &envs,
+        Some(&ctx.read_only_sandbox()),
         GIT_TIMEOUT,
         cap,
     )
@@ -116,6 +247,53 @@ async fn run_git(
         )));
     }
     Ok(text_result(text))
+}
+
+/// Splits git arguments at `--`: options and revisions, then paths.
+fn split_pathspecs(args: &[String]) -> (&[String], &[String]) {
+    match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+/// Checks a `rev:path` argument's path against the roots.
+fn check_rev_path(repo: &Repo, arg: &str) -> Result<(), ToolError> {
+    if arg.starts_with('-') {
+        return Ok(());
+    }
+    let Some((_, path)) = arg.split_once(':') else {
+        return Ok(());
+    };
+    let rel_cwd = repo.cwd.strip_prefix(&repo.top).unwrap_or(Path::new(""));
+    let joined = if path.starts_with("./") || path.starts_with("../") {
+        Path::new("/").join(rel_cwd).join(path)
+    } else {
+        Path::new("/").join(path)
+    };
+    let normal = crate::confine::normalize_lexically(&joined);
+    repo.check_path(normal.strip_prefix("/").unwrap_or(&normal), arg)
+}
+
+/// Checks user pathspecs against the roots; returns the pathspecs to pass.
+fn limited_pathspecs(repo: &Repo, given: &[String]) -> Result<Vec<String>, ToolError> {
+    if repo.limit_to.is_none() {
+        return Ok(given.to_vec());
+    }
+    if given.is_empty() {
+        return Ok(repo.pathspecs());
+    }
+    let rel_cwd = repo.cwd.strip_prefix(&repo.top).unwrap_or(Path::new(""));
+    for p in given {
+        if p.starts_with(':') {
+            return Err(ToolError::failed(format!(
+                "pathspec magic `{p}` is not accepted when the allowed roots are narrower than the repository; pass plain paths"
+            )));
+        }
+        let normal = crate::confine::normalize_lexically(&Path::new("/").join(rel_cwd).join(p));
+        repo.check_path(normal.strip_prefix("/").unwrap_or(&normal), p)?;
+    }
+    Ok(given.iter().map(|p| format!(":(literal){p}")).collect())
 }
 
 fn check_format(tool: &str, format: &str, allowed: &[&str]) -> Result<(), ToolError> {
@@ -147,7 +325,14 @@ pub async fn git_status(ctx: Arc<ToolContext>, args: StatusArgs) -> ToolResult {
     } else {
         vec!["status".into()]
     };
-    run_git(&ctx, args.cwd.as_deref(), cmd, DEFAULT_OUTPUT_CAP).await
+    let repo = find_repo(&ctx, args.cwd.as_deref())?;
+    let mut cmd = cmd;
+    let specs = repo.pathspecs();
+    if !specs.is_empty() {
+        cmd.push("--".into());
+        cmd.extend(specs);
+    }
+    run_git(&ctx, &repo, cmd, DEFAULT_OUTPUT_CAP).await
 }
 
 /// Arguments of `git_diff`.
@@ -187,14 +372,18 @@ pub async fn git_diff(ctx: Arc<ToolContext>, args: DiffArgs) -> ToolResult {
     if args.format == "summary" {
         cmd.push("--stat".into());
     }
-    cmd.extend(args.args);
-    run_git(
-        &ctx,
-        args.cwd.as_deref(),
-        cmd,
-        args.max_bytes.clamp(1, 10_000_000),
-    )
-    .await
+    let repo = find_repo(&ctx, args.cwd.as_deref())?;
+    let (opts, paths) = split_pathspecs(&args.args);
+    for a in opts {
+        check_rev_path(&repo, a)?;
+    }
+    let paths = limited_pathspecs(&repo, paths)?;
+    cmd.extend(opts.iter().cloned());
+    if !paths.is_empty() {
+        cmd.push("--".into());
+        cmd.extend(paths);
+    }
+    run_git(&ctx, &repo, cmd, args.max_bytes.clamp(1, 10_000_000)).await
 }
 
 /// Arguments of `git_log`.
@@ -223,7 +412,13 @@ pub async fn git_log(ctx: Arc<ToolContext>, args: LogArgs) -> ToolResult {
     if args.format == "compact" {
         cmd.push("--oneline".into());
     }
-    run_git(&ctx, args.cwd.as_deref(), cmd, DEFAULT_OUTPUT_CAP).await
+    let repo = find_repo(&ctx, args.cwd.as_deref())?;
+    let specs = repo.pathspecs();
+    if !specs.is_empty() {
+        cmd.push("--".into());
+        cmd.extend(specs);
+    }
+    run_git(&ctx, &repo, cmd, DEFAULT_OUTPUT_CAP).await
 }
 
 /// Arguments of `git_show`.
@@ -260,9 +455,16 @@ pub async fn git_show(ctx: Arc<ToolContext>, args: ShowArgs) -> ToolResult {
     if args.format != "raw" {
         cmd.push("--stat".into());
     }
+    let repo = find_repo(&ctx, args.cwd.as_deref())?;
+    check_rev_path(&repo, &args.reference)?;
     cmd.push("--end-of-options".into());
     cmd.push(args.reference);
-    run_git(&ctx, args.cwd.as_deref(), cmd, DEFAULT_OUTPUT_CAP).await
+    let specs = repo.pathspecs();
+    if !specs.is_empty() {
+        cmd.push("--".into());
+        cmd.extend(specs);
+    }
+    run_git(&ctx, &repo, cmd, DEFAULT_OUTPUT_CAP).await
 }
 
 #[cfg(test)]

@@ -1,18 +1,22 @@
 //! `grep_files`: ripgrep's walker, matcher and searcher, in parallel, with
 //! sorted and bounded results.
 
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
-use ignore::WalkState;
+use rustix::fs::{FileType, Mode, OFlags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::walk::walker;
+use super::fsio::io_error;
+use super::walk::{MAX_DEPTH, overrides};
 use super::{ToolContext, ToolError, ToolResult, text_result};
+use crate::confine::beneath::open_beneath;
+use crate::confine::walk::{Flow, WalkOptions, walk};
 
 fn default_dot() -> String {
     ".".into()
@@ -195,7 +199,6 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             message: "field `pattern` is empty; pass the text or regex to search for".into(),
         });
     }
-    let root = ctx.roots.resolve_existing(&args.path)?;
     let matcher = build_matcher(&args)?;
     let limit = args.limit.max(1);
     let held = Mutex::new(Vec::<FileMatches>::new());
@@ -203,8 +206,8 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
     let overflow = AtomicBool::new(false);
     let files_searched = AtomicUsize::new(0);
 
-    let search_one = |searcher: &mut Searcher, path: &Path| {
-        if let Ok(meta) = path.metadata()
+    let search_one = |searcher: &mut Searcher, file: std::fs::File, shown: String| {
+        if let Ok(meta) = file.metadata()
             && meta.len() > args.max_file_bytes
         {
             return;
@@ -216,7 +219,7 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             // No file can contribute more than `limit` lines to the first `limit`.
             cap: limit + 1,
         };
-        if searcher.search_path(&matcher, path, &mut sink).is_err() || sink.matches.is_empty() {
+        if searcher.search_file(&matcher, &file, &mut sink).is_err() || sink.matches.is_empty() {
             return;
         }
         let n = sink.matches.len();
@@ -224,41 +227,88 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             overflow.store(true, Ordering::Relaxed);
             return;
         }
-        let file = FileMatches {
-            path: ctx.roots.display(path),
-            matches: sink.matches,
-        };
         if let Ok(mut all) = held.lock() {
-            all.push(file);
+            all.push(FileMatches {
+                path: shown,
+                matches: sink.matches,
+            });
         }
     };
 
-    if root.is_file() {
-        search_one(&mut build_searcher(&args), &root);
-    } else {
-        let builder = walker(
-            &root,
-            &args.include,
-            &args.exclude,
-            args.include_ignored,
-            None,
-        )?;
-        builder.build_parallel().run(|| {
-            let mut searcher = build_searcher(&args);
-            let search_one = &search_one;
-            let overflow = &overflow;
-            Box::new(move |entry| {
-                if overflow.load(Ordering::Relaxed) {
-                    return WalkState::Quit;
+    let located = ctx.roots.locate(&args.path)?;
+    let start_fd = located
+        .open(
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| ToolError::Path(ctx.roots.open_error(&args.path, &located, e)))?;
+    let start_abs = located.abs();
+    let kind = FileType::from_raw_mode(
+        rustix::fs::fstat(&start_fd)
+            .map_err(|e| io_error(&args.path, e.into()))?
+            .st_mode,
+    );
+    match kind {
+        FileType::RegularFile => {
+            let shown = ctx.roots.display(&start_abs);
+            search_one(&mut build_searcher(&args), start_fd.into(), shown);
+        }
+        FileType::Directory => {
+            let overrides = overrides(&start_abs, &args.include, &args.exclude)?;
+            let opts = WalkOptions {
+                include_ignored: args.include_ignored,
+                max_depth: MAX_DEPTH,
+                overrides: overrides.as_ref(),
+                sorted: false,
+            };
+            let mut files: Vec<PathBuf> = Vec::new();
+            walk(&located, start_fd.as_fd(), opts, &mut |e| {
+                if e.kind == FileType::RegularFile {
+                    files.push(e.rel.to_path_buf());
                 }
-                if let Ok(entry) = entry
-                    && entry.file_type().is_some_and(|t| t.is_file())
-                {
-                    search_one(&mut searcher, entry.path());
+                Flow::Continue
+            });
+            let next = AtomicUsize::new(0);
+            let workers = std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(files.len().max(1));
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        let mut searcher = build_searcher(&args);
+                        loop {
+                            if overflow.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(rel) = files.get(i) else { return };
+                            // Opened beneath the start again, never following a final
+                            // link and never blocking: a file swapped since the walk
+                            // is skipped or still inside.
+                            let Ok(fd) = open_beneath(
+                                start_fd.as_fd(),
+                                &start_abs,
+                                rel,
+                                OFlags::RDONLY
+                                    | OFlags::NONBLOCK
+                                    | OFlags::NOFOLLOW
+                                    | OFlags::NOCTTY,
+                                Mode::empty(),
+                            ) else {
+                                continue;
+                            };
+                            if rustix::fs::fstat(&fd).is_ok_and(|st| {
+                                FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+                            }) {
+                                let shown = ctx.roots.display(&start_abs.join(rel));
+                                search_one(&mut searcher, fd.into(), shown);
+                            }
+                        }
+                    });
                 }
-                WalkState::Continue
-            })
-        });
+            });
+        }
+        other => return Err(super::fsio::not_regular(&args.path, other)),
     }
     // Sorted by (path, line): files by path; each file's matches are already in line order.
     let mut files = held.into_inner().unwrap_or_default();

@@ -1,28 +1,22 @@
 //! Listing tools: `list_directory`, `list_directory_recursive`, `directory_tree`, `search_files`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::walk::{MAX_DEPTH, MAX_ENTRIES, walker};
+use std::os::fd::AsFd;
+
+use rustix::fs::FileType;
+
+use super::walk::{MAX_DEPTH, MAX_ENTRIES, overrides};
 use super::{ToolContext, ToolError, ToolResult, json_result, text_result};
+use crate::confine::walk::{Flow, WalkOptions, walk};
 
 fn default_dot() -> String {
     ".".into()
-}
-
-/// Resolves a path that must be an existing directory.
-fn resolve_dir(ctx: &ToolContext, raw: &str) -> Result<PathBuf, ToolError> {
-    let dir = ctx.roots.resolve_existing(raw)?;
-    if !dir.is_dir() {
-        return Err(ToolError::failed(format!(
-            "`{raw}` is a file, not a directory; use read_file to read it"
-        )));
-    }
-    Ok(dir)
 }
 
 /// One entry found by a walk, relative to the workspace.
@@ -32,34 +26,38 @@ struct Entry {
     depth: usize,
 }
 
-/// Walks `dir` in sorted order, returning entries below it and whether the bound cut it.
+/// Walks the directory `raw` in sorted order, returning entries below it and
+/// whether the bound cut it.
 fn collect_entries(
     ctx: &ToolContext,
-    dir: &Path,
+    raw: &str,
     max_depth: Option<usize>,
     include_ignored: bool,
     exclude: &[String],
 ) -> Result<(Vec<Entry>, bool), ToolError> {
-    let mut builder = walker(dir, &[], exclude, include_ignored, max_depth)?;
-    builder.sort_by_file_name(|a, b| a.cmp(b));
+    let (fd, start) = ctx.open_dir(raw)?;
+    let start_abs = start.abs();
+    let overrides = overrides(&start_abs, &[], exclude)?;
+    let opts = WalkOptions {
+        include_ignored,
+        max_depth: max_depth.unwrap_or(MAX_DEPTH).clamp(1, MAX_DEPTH),
+        overrides: overrides.as_ref(),
+        sorted: true,
+    };
     let mut out = Vec::new();
     let mut truncated = false;
-    for item in builder.build() {
-        let Ok(entry) = item else { continue };
-        if entry.depth() == 0 {
-            continue;
-        }
+    walk(&start, fd.as_fd(), opts, &mut |e| {
         if out.len() >= MAX_ENTRIES {
             truncated = true;
-            break;
+            return Flow::Stop;
         }
-        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
         out.push(Entry {
-            rel: ctx.roots.display(entry.path()),
-            is_dir,
-            depth: entry.depth(),
+            rel: ctx.roots.display(&start_abs.join(e.rel)),
+            is_dir: e.kind == FileType::Directory,
+            depth: e.depth,
         });
-    }
+        Flow::Continue
+    });
     Ok((out, truncated))
 }
 
@@ -88,8 +86,8 @@ pub fn list_directory(ctx: &ToolContext, args: ListDirectoryArgs) -> ToolResult 
             },
         );
     }
-    let dir = resolve_dir(ctx, &args.path)?;
-    let (entries, truncated) = collect_entries(ctx, &dir, Some(1), args.include_ignored, &[])?;
+    let (entries, truncated) =
+        collect_entries(ctx, &args.path, Some(1), args.include_ignored, &[])?;
     let mut out = format!("Directory: {}\n", args.path);
     for e in &entries {
         let tag = if e.is_dir { "[DIR]" } else { "[FILE]" };
@@ -116,8 +114,7 @@ pub struct RecursiveArgs {
 
 /// `list_directory_recursive`: the subtree, indented, bounded.
 pub fn list_directory_recursive(ctx: &ToolContext, args: RecursiveArgs) -> ToolResult {
-    let dir = resolve_dir(ctx, &args.path)?;
-    let (entries, truncated) = collect_entries(ctx, &dir, None, args.include_ignored, &[])?;
+    let (entries, truncated) = collect_entries(ctx, &args.path, None, args.include_ignored, &[])?;
     let mut out = format!("Directory (recursive): {}\n", args.path);
     for e in &entries {
         let tag = if e.is_dir { "[DIR]" } else { "[FILE]" };
@@ -150,10 +147,9 @@ pub struct TreeArgs {
 
 /// `directory_tree`: a JSON tree of `{name, type, children}`.
 pub fn directory_tree(ctx: &ToolContext, args: TreeArgs) -> ToolResult {
-    let dir = resolve_dir(ctx, &args.path)?;
     let (entries, truncated) = collect_entries(
         ctx,
-        &dir,
+        &args.path,
         args.max_depth,
         args.include_ignored,
         &args.exclude_patterns,
@@ -245,30 +241,29 @@ fn glob_set(field: &str, patterns: &[String]) -> Result<GlobSet, ToolError> {
 
 /// `search_files`: paths under `path` matching a glob, sorted, bounded.
 pub fn search_files(ctx: &ToolContext, args: SearchFilesArgs) -> ToolResult {
-    let dir = resolve_dir(ctx, &args.path)?;
     let include = glob_set("pattern", std::slice::from_ref(&args.pattern))?;
     let exclude = glob_set("exclude", &args.exclude)?;
-    let mut builder = walker(&dir, &[], &[], args.include_ignored, None)?;
-    builder.sort_by_file_name(|a, b| a.cmp(b));
+    let (fd, start) = ctx.open_dir(&args.path)?;
+    let start_abs = start.abs();
+    let opts = WalkOptions {
+        include_ignored: args.include_ignored,
+        max_depth: MAX_DEPTH,
+        overrides: None,
+        sorted: true,
+    };
     let mut matches = Vec::new();
     let mut truncated = false;
-    for item in builder.build() {
-        let Ok(entry) = item else { continue };
-        if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(&dir) else {
-            continue;
-        };
-        if !include.is_match(rel) || exclude.is_match(rel) {
-            continue;
+    walk(&start, fd.as_fd(), opts, &mut |e| {
+        if e.kind != FileType::RegularFile || !include.is_match(e.rel) || exclude.is_match(e.rel) {
+            return Flow::Continue;
         }
         if matches.len() >= args.limit {
             truncated = true;
-            break;
+            return Flow::Stop;
         }
-        matches.push(ctx.roots.display(entry.path()));
-    }
+        matches.push(ctx.roots.display(&start_abs.join(e.rel)));
+        Flow::Continue
+    });
     matches.sort();
     Ok(json_result(json!({
         "pattern": args.pattern,

@@ -8,6 +8,8 @@
 //! `ralph://media/<uuid>` replay reference readable through `resources/read`,
 //! or an `isError` that says why the modality cannot be delivered.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use base64::Engine;
@@ -59,18 +61,17 @@ pub fn modality_of(mime: &str) -> Option<Modality> {
     }
 }
 
-/// Sniffs a file's type from its first bytes.
-pub fn detect(path: &Path) -> Result<Detected, ToolError> {
-    let head = read_head(path, 8192)
-        .map_err(|e| ToolError::failed(format!("cannot read {}: {e}", path.display())))?;
-    let ext = path
+/// Sniffs a file's type from its first bytes (`shown` names it in messages).
+pub fn detect(file: &File, shown: &str) -> Result<Detected, ToolError> {
+    let head = read_head(file, 8192)
+        .map_err(|e| ToolError::failed(format!("cannot read {shown}: {e}")))?;
+    let ext = Path::new(shown)
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let Some(kind) = infer::get(&head) else {
         return Err(ToolError::failed(format!(
-            "{} is not a recognised media file: its content matches no image, PDF, document, audio or video format{}; read text with read_file",
-            path.display(),
+            "{shown} is not a recognised media file: its content matches no image, PDF, document, audio or video format{}; read text with read_file",
             if ext.is_empty() {
                 String::new()
             } else {
@@ -81,8 +82,7 @@ pub fn detect(path: &Path) -> Result<Detected, ToolError> {
     let mime = kind.mime_type().to_owned();
     let modality = modality_of(&mime).ok_or_else(|| {
         ToolError::failed(format!(
-            "{} is {mime}, which is not media read_media delivers (images, PDF, documents, audio, video)",
-            path.display()
+            "{shown} is {mime}, which is not media read_media delivers (images, PDF, documents, audio, video)"
         ))
     })?;
     Ok(Detected {
@@ -91,12 +91,17 @@ pub fn detect(path: &Path) -> Result<Detected, ToolError> {
     })
 }
 
-fn read_head(path: &Path, n: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(n);
-    std::fs::File::open(path)?
-        .take(n as u64)
-        .read_to_end(&mut buf)?;
+fn read_head(file: &File, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        let k = file.read_at(&mut buf[got..], got as u64)?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    buf.truncate(got);
     Ok(buf)
 }
 
@@ -128,7 +133,7 @@ pub fn read_image(ctx: &ToolContext, args: MediaArgs) -> ToolResult {
 
 /// Where the bytes are and what they are.
 struct Source {
-    path: std::path::PathBuf,
+    file: File,
     shown: String,
     detected: Detected,
     /// Already in the replay store.
@@ -144,9 +149,9 @@ fn locate(ctx: &ToolContext, tool: &str, path: &str) -> Result<Source, ToolError
         let modality = Modality::parse(&entry.modality)
             .ok_or_else(|| ToolError::failed(format!("{path} has an unknown modality")))?;
         return Ok(Source {
-            path: ctx
+            file: ctx
                 .media
-                .bytes_path(path)
+                .open_bytes(path)
                 .map_err(|e| ToolError::failed(e.to_string()))?,
             shown: path.to_owned(),
             detected: Detected {
@@ -156,16 +161,20 @@ fn locate(ctx: &ToolContext, tool: &str, path: &str) -> Result<Source, ToolError
             entry: Some(entry),
         });
     }
-    let resolved = ctx.roots.resolve_existing(path)?;
-    if !resolved.is_file() {
-        return Err(ToolError::InvalidArgs {
-            tool: tool.into(),
-            message: format!("field `path`: {path} is not a regular file"),
-        });
-    }
-    let detected = detect(&resolved)?;
+    let (file, _, _) = ctx.open_file(path).map_err(|e| match e {
+        ToolError::Failed(m)
+            if m.contains("not a regular file") || m.contains("is a directory") =>
+        {
+            ToolError::InvalidArgs {
+                tool: tool.into(),
+                message: format!("field `path`: {path} is not a regular file"),
+            }
+        }
+        other => other,
+    })?;
+    let detected = detect(&file, path)?;
     Ok(Source {
-        path: resolved,
+        file,
         shown: path.to_owned(),
         detected,
         entry: None,
@@ -192,7 +201,7 @@ fn deliver(ctx: &ToolContext, tool: &str, args: MediaArgs, images_only: bool) ->
     let verdict = ctx.media_profile.verdict(src.detected.modality).clone();
     let (sha256, size) = match &src.entry {
         Some(e) => (e.sha256.clone(), e.size),
-        None => hash_file(&src.path)
+        None => hash_file(&src.file)
             .map_err(|e| ToolError::failed(format!("cannot read {}: {e}", src.shown)))?,
     };
     let mut meta = json!({
@@ -203,7 +212,9 @@ fn deliver(ctx: &ToolContext, tool: &str, args: MediaArgs, images_only: bool) ->
         "sha256": sha256,
     });
     if src.detected.modality == Modality::Image
-        && let Ok(dim) = imagesize::size(&src.path)
+        && let Ok(dim) = read_head(&src.file, 64 * 1024)
+            .map_err(|_| imagesize::ImageError::NotSupported)
+            .and_then(|head| imagesize::blob_size(&head))
     {
         meta["width"] = json!(dim.width);
         meta["height"] = json!(dim.height);
@@ -282,7 +293,12 @@ fn register(ctx: &ToolContext, src: &Source) -> Result<MediaEntry, ToolError> {
     }
     ctx.media
         .register(
-            &src.path,
+            &src.file,
+            Path::new(&src.shown)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .as_deref()
+                .unwrap_or("media"),
             &src.detected.mime_type,
             src.detected.modality.as_str(),
         )
@@ -290,8 +306,16 @@ fn register(ctx: &ToolContext, src: &Source) -> Result<MediaEntry, ToolError> {
 }
 
 fn read_all(src: &Source) -> Result<Vec<u8>, ToolError> {
-    std::fs::read(&src.path)
-        .map_err(|e| ToolError::failed(format!("cannot read {}: {e}", src.shown)))
+    let len = src
+        .file
+        .metadata()
+        .map_err(|e| ToolError::failed(format!("cannot read {}: {e}", src.shown)))?
+        .len();
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    src.file
+        .read_exact_at(&mut bytes, 0)
+        .map_err(|e| ToolError::failed(format!("cannot read {}: {e}", src.shown)))?;
+    Ok(bytes)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -330,9 +354,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("fake.png");
         std::fs::write(&fake, b"just text, not an image").unwrap();
-        assert!(detect(&fake).is_err());
+        assert!(detect(&File::open(&fake).unwrap(), "fake.png").is_err());
         let pdf = dir.path().join("doc.bin");
         std::fs::write(&pdf, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").unwrap();
-        assert_eq!(detect(&pdf).unwrap().modality, Modality::Pdf);
+        assert_eq!(
+            detect(&File::open(&pdf).unwrap(), "doc.bin")
+                .unwrap()
+                .modality,
+            Modality::Pdf
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! The built-in tools and the pieces every tool shares: the context a call runs
 //! in, argument decoding, and the one mapping from tool errors to `isError` results.
 
-pub mod atomic;
 pub mod catalog;
 pub mod coord;
 pub mod exec;
 pub mod exec_policy;
+pub mod fsio;
 pub mod git;
 pub mod grep;
 pub mod list;
@@ -21,7 +21,8 @@ use rmcp::model::{CallToolResult, ContentBlock as Content};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::paths::{AllowedRoots, PathError};
+use crate::confine::ops::PathLocks;
+use crate::confine::{AgentDir, AllowedRoots, PathError};
 use ralph_mcp_session::Session;
 
 /// Everything a tool call may look at. Built once per server.
@@ -32,8 +33,13 @@ pub struct ToolContext {
     /// Where paths may lead.
     pub roots: AllowedRoots,
     /// For parallel-worker sessions: the only places mutations may land
-    /// (explicit allowed roots and the worker artifact directory).
-    pub worker_write_roots: Vec<std::path::PathBuf>,
+    /// (explicit allowed roots and the worker artifact directory), held open as
+    /// roots of their own so a write is confined beneath them by the kernel.
+    pub write_roots: Option<AllowedRoots>,
+    /// The server's own files under `.agent/`.
+    pub agent: AgentDir,
+    /// Serialises mutations of one path.
+    pub locks: PathLocks,
     /// Which files git tracks.
     pub tracked: tracked::TrackedFiles,
     /// Detached exec jobs.
@@ -44,44 +50,92 @@ pub struct ToolContext {
     pub media_profile: ralph_mcp_session::media::MediaProfile,
     /// Largest media file delivered inline (`[media] max_inline_bytes`).
     pub max_inline_bytes: u64,
+    /// The `[exec]` sandbox settings.
+    pub exec: crate::config::ExecConfig,
 }
 
 impl ToolContext {
     /// Builds the context for a session over its confined roots.
-    pub fn new(session: Arc<Session>, roots: AllowedRoots) -> Self {
-        let mut worker_write_roots: Vec<std::path::PathBuf> = Vec::new();
-        if let Some(explicit) = &session.payload.allowed_roots {
-            worker_write_roots.extend(
-                explicit
-                    .iter()
-                    .filter_map(|p| std::fs::canonicalize(p).ok()),
-            );
-        }
-        if let Some(dir) = &session.payload.worker_artifact_dir {
-            let _ = std::fs::create_dir_all(dir);
-            worker_write_roots.extend(std::fs::canonicalize(dir).ok());
-        }
+    pub fn new(session: Arc<Session>, roots: AllowedRoots) -> std::io::Result<Self> {
+        let write_roots = if session.is_parallel_worker() {
+            let mut list: Vec<std::path::PathBuf> = Vec::new();
+            if let Some(explicit) = &session.payload.allowed_roots {
+                list.extend(explicit.iter().cloned());
+            }
+            if let Some(dir) = &session.payload.worker_artifact_dir {
+                let _ = std::fs::create_dir_all(dir);
+                list.push(dir.clone());
+            }
+            Some(AllowedRoots::new(roots.workspace(), Some(&list))?)
+        } else {
+            None
+        };
         let media_profile = ralph_mcp_session::media::MediaProfile::new(
             session.payload.model_identity.as_ref(),
             session.payload.capability_profile.as_ref(),
         );
-        let media = crate::media_store::MediaStore::new(roots.workspace().join(".agent/tmp/media"));
-        Self {
+        let agent = AgentDir::new(roots.workspace())?;
+        let media = crate::media_store::MediaStore::new(AgentDir::new(roots.workspace())?);
+        Ok(Self {
             session,
             roots,
-            worker_write_roots,
+            write_roots,
+            agent,
+            locks: PathLocks::default(),
             tracked: tracked::TrackedFiles::default(),
             jobs: exec::Jobs::default(),
             media,
             media_profile,
             max_inline_bytes: crate::config::DEFAULT_MAX_INLINE_BYTES,
+            exec: crate::config::ExecConfig::default(),
+        })
+    }
+
+    /// Applies the workspace's configuration (`[media]`, `[exec]`).
+    pub fn with_config(mut self, config: &crate::config::McpConfig) -> Self {
+        self.max_inline_bytes = config.media.max_inline_bytes;
+        self.exec = config.exec.clone();
+        self
+    }
+
+    /// The trees this session may read: the allowed roots and the workspace.
+    fn readable(&self) -> Vec<std::path::PathBuf> {
+        let mut read: Vec<std::path::PathBuf> = self.roots.roots().map(Into::into).collect();
+        read.push(self.roots.workspace().to_path_buf());
+        read
+    }
+
+    /// The sandbox of an `exec` job: writes beneath the write roots (and the
+    /// job's own `TMPDIR`), reads beneath what the session may read, network
+    /// only when `[exec] network = true`.
+    pub fn exec_sandbox(&self) -> crate::sandbox::Policy {
+        let roots = self.write_roots.as_ref().unwrap_or(&self.roots);
+        let mut write: Vec<std::path::PathBuf> = roots.roots().map(Into::into).collect();
+        write.extend(self.exec.write_paths.iter().cloned());
+        let mut read = self.readable();
+        read.extend(self.exec.read_paths.iter().cloned());
+        crate::sandbox::Policy {
+            mode: self.exec.sandbox,
+            read,
+            write,
+            network: self.exec.network,
+            tmp_parent: Some(std::env::temp_dir()),
         }
     }
 
-    /// Applies the workspace's `[media]` configuration.
-    pub fn with_media_config(mut self, media: &crate::config::MediaConfig) -> Self {
-        self.max_inline_bytes = media.max_inline_bytes;
-        self
+    /// A read-only sandbox (git): reads beneath what the session may read, no
+    /// writes, no network, always on when the kernel has Landlock.
+    pub fn read_only_sandbox(&self) -> crate::sandbox::Policy {
+        crate::sandbox::Policy {
+            mode: match self.exec.sandbox {
+                crate::sandbox::Mode::Off => crate::sandbox::Mode::BestEffort,
+                other => other,
+            },
+            read: self.readable(),
+            write: Vec::new(),
+            network: false,
+            tmp_parent: None,
+        }
     }
 }
 

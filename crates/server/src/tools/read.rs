@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use schemars::JsonSchema;
@@ -11,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use rustix::fs::{Mode, OFlags};
+
+pub use super::fsio::io_error;
 use super::{ToolContext, ToolError, ToolResult, exclusive_groups, json_result, text_result};
-use crate::paths::PathError;
 
 /// Default cap for a whole-file read, as in Ralph.
 pub const DEFAULT_MAX_BYTES: u64 = 5_000_000;
@@ -50,9 +51,34 @@ pub struct ReadFileArgs {
     pub return_metadata: bool,
 }
 
+/// What a read produced: plain text, or a JSON document with `content` and details.
+enum ReadOut {
+    Text(String),
+    Json(Value),
+}
+
+impl ReadOut {
+    fn into_result(self) -> rmcp::model::CallToolResult {
+        match self {
+            Self::Text(t) => text_result(t),
+            Self::Json(v) => json_result(v),
+        }
+    }
+
+    fn content(self) -> Value {
+        match self {
+            Self::Text(t) => Value::String(t),
+            Self::Json(mut v) => v["content"].take(),
+        }
+    }
+}
+
 /// `read_file`.
 pub fn read_file(ctx: &ToolContext, args: ReadFileArgs) -> ToolResult {
-    let path = resolve_file(ctx, &args.path)?;
+    read_out(ctx, args).map(ReadOut::into_result)
+}
+
+fn read_out(ctx: &ToolContext, args: ReadFileArgs) -> Result<ReadOut, ToolError> {
     let by_lines = args.line_start.is_some() || args.line_end.is_some();
     let by_bytes = args.offset.is_some() || args.limit.is_some();
     let by_ends = args.head.is_some() || args.tail.is_some();
@@ -70,9 +96,19 @@ pub fn read_file(ctx: &ToolContext, args: ReadFileArgs) -> ToolResult {
             message: "head and tail are mutually exclusive; use only one of them".into(),
         });
     }
-    if let Some(expected) = &args.expected_content_hash {
-        check_hash(&path, expected, &args.path)?;
+    if args.max_bytes == 0 {
+        return Err(ToolError::InvalidArgs {
+            tool: "read_file".into(),
+            message: "field `max_bytes` must be greater than 0".into(),
+        });
     }
+    let raw = args.path.as_str();
+    let (mut file, st, _) = ctx.open_file(raw)?;
+    let total = u64::try_from(st.st_size).unwrap_or(0);
+    if let Some(expected) = &args.expected_content_hash {
+        check_hash_of(&mut file, expected, raw)?;
+    }
+    let cap = args.max_bytes;
     if by_lines {
         let start = args.line_start.unwrap_or(1).max(1);
         let end = args.line_end.unwrap_or(u64::MAX);
@@ -82,54 +118,36 @@ pub fn read_file(ctx: &ToolContext, args: ReadFileArgs) -> ToolResult {
                 message: format!("field `line_end` ({end}) is before `line_start` ({start})"),
             });
         }
-        return read_line_range(&path, &args.path, start, end);
+        return read_line_range(file, raw, start, end, cap);
     }
     if by_bytes {
-        return read_byte_range(&path, &args.path, args.offset.unwrap_or(0), args.limit);
+        return read_byte_range(file, raw, total, args.offset.unwrap_or(0), args.limit, cap);
     }
     if let Some(n) = args.head {
-        return read_line_range(&path, &args.path, 1, n);
+        return read_line_range(file, raw, 1, n, cap);
     }
     if let Some(n) = args.tail {
-        return read_tail(&path, &args.path, n);
+        return read_tail(file, raw, n, cap);
     }
-    read_whole(&path, &args.path, args.max_bytes, args.return_metadata)
+    read_whole(file, raw, total, cap, args.return_metadata)
 }
 
-/// Resolves a path that must be an existing regular file.
-pub fn resolve_file(ctx: &ToolContext, raw: &str) -> Result<std::path::PathBuf, ToolError> {
-    let path = ctx.roots.resolve_existing(raw)?;
-    let meta = std::fs::metadata(&path).map_err(|e| io_error(raw, e))?;
-    if meta.is_dir() {
-        return Err(ToolError::failed(format!(
-            "`{raw}` is a directory, not a file; use list_directory to see its entries"
-        )));
-    }
-    Ok(path)
-}
-
-/// Phrases an I/O error for the agent.
-pub fn io_error(raw: &str, err: std::io::Error) -> ToolError {
-    match err.kind() {
-        std::io::ErrorKind::NotFound => ToolError::Path(PathError::NotFound(raw.into())),
-        std::io::ErrorKind::PermissionDenied => {
-            ToolError::failed(format!("permission denied for `{raw}`"))
-        }
-        _ => ToolError::failed(format!("cannot access `{raw}`: {err}")),
-    }
-}
-
-/// SHA-256 of a file, hex.
-pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
+/// SHA-256 of what `file` holds from its start, hex; the file is rewound after.
+pub fn sha256_of(file: &mut File) -> std::io::Result<String> {
+    file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
+    std::io::copy(file, &mut hasher)?;
+    file.seek(SeekFrom::Start(0))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Fails closed when the file's hash differs from `expected`.
-pub fn check_hash(path: &Path, expected: &str, raw: &str) -> Result<(), ToolError> {
-    let actual = file_sha256(path).map_err(|e| io_error(raw, e))?;
+/// SHA-256 of bytes, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Fails closed when `actual` differs from `expected` (hex, optional `sha256:`).
+pub fn check_hash(actual: &str, expected: &str, raw: &str) -> Result<(), ToolError> {
     let expected_norm = expected
         .trim()
         .trim_start_matches("sha256:")
@@ -142,6 +160,11 @@ pub fn check_hash(path: &Path, expected: &str, raw: &str) -> Result<(), ToolErro
     Ok(())
 }
 
+fn check_hash_of(file: &mut File, expected: &str, raw: &str) -> Result<(), ToolError> {
+    let actual = sha256_of(file).map_err(|e| io_error(raw, e))?;
+    check_hash(&actual, expected, raw)
+}
+
 fn utf8_or_error(bytes: Vec<u8>, raw: &str) -> Result<String, ToolError> {
     String::from_utf8(bytes).map_err(|e| {
         ToolError::failed(format!(
@@ -151,28 +174,37 @@ fn utf8_or_error(bytes: Vec<u8>, raw: &str) -> Result<String, ToolError> {
     })
 }
 
-fn read_whole(path: &Path, raw: &str, max_bytes: u64, metadata: bool) -> ToolResult {
-    let file = File::open(path).map_err(|e| io_error(raw, e))?;
-    let total = file.metadata().map_err(|e| io_error(raw, e))?.len();
+/// Text of bytes that a cap may have cut inside a character: the incomplete
+/// tail is dropped; bytes that are invalid anywhere else are an error.
+fn utf8_cut(bytes: Vec<u8>, raw: &str) -> Result<String, ToolError> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) if e.utf8_error().error_len().is_none() => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            Ok(String::from_utf8(bytes).unwrap_or_default())
+        }
+        Err(e) => utf8_or_error(e.into_bytes(), raw),
+    }
+}
+
+fn read_whole(
+    file: File,
+    raw: &str,
+    total: u64,
+    max_bytes: u64,
+    metadata: bool,
+) -> Result<ReadOut, ToolError> {
+    let mut file = file;
     let mut buf = Vec::with_capacity(total.min(max_bytes) as usize);
-    file.take(max_bytes)
+    (&mut file)
+        .take(max_bytes)
         .read_to_end(&mut buf)
         .map_err(|e| io_error(raw, e))?;
     let truncated = total > buf.len() as u64;
     let text = if truncated {
-        // Cut at a character boundary so the returned prefix is valid text.
-        match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                if e.utf8_error().error_len().is_some() {
-                    return Err(utf8_or_error(e.into_bytes(), raw).unwrap_err());
-                }
-                let mut bytes = e.into_bytes();
-                bytes.truncate(valid);
-                String::from_utf8(bytes).unwrap_or_default()
-            }
-        }
+        utf8_cut(buf, raw)?
     } else {
         utf8_or_error(buf, raw)?
     };
@@ -191,83 +223,181 @@ fn read_whole(path: &Path, raw: &str, max_bytes: u64, metadata: bool) -> ToolRes
             ));
         }
         if metadata {
-            out["sha256"] = json!(file_sha256(path).map_err(|e| io_error(raw, e))?);
+            out["sha256"] = json!(sha256_of(&mut file).map_err(|e| io_error(raw, e))?);
         }
-        return Ok(json_result(out));
+        return Ok(ReadOut::Json(out));
     }
-    Ok(text_result(text))
+    Ok(ReadOut::Text(text))
 }
 
-fn read_line_range(path: &Path, raw: &str, start: u64, end: u64) -> ToolResult {
-    let file = File::open(path).map_err(|e| io_error(raw, e))?;
-    let reader = BufReader::new(file);
-    let mut lines = Vec::new();
-    let mut total: u64 = 0;
-    let mut truncated = false;
-    for line in reader.split(b'\n') {
-        let line = line.map_err(|e| io_error(raw, e))?;
-        total += 1;
-        if total >= start && total <= end {
-            if lines.len() >= MAX_LINE_RANGE {
-                truncated = true;
-                continue;
+/// Feeds `file` to `each` one piece of a line at a time: `(line_no, bytes, ends_line)`,
+/// never holding more than the reader's buffer. Returns the number of lines.
+fn scan_lines(
+    file: File,
+    raw: &str,
+    mut each: impl FnMut(u64, &[u8], bool),
+) -> Result<u64, ToolError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line_no: u64 = 1;
+    let mut in_line = false;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| io_error(raw, e))?;
+        if buf.is_empty() {
+            break;
+        }
+        let (used, ends) = match buf.iter().position(|&b| b == b'\n') {
+            Some(pos) => {
+                each(line_no, &buf[..pos], true);
+                (pos + 1, true)
             }
-            let mut line = line;
+            None => {
+                each(line_no, buf, false);
+                (buf.len(), false)
+            }
+        };
+        reader.consume(used);
+        if ends {
+            line_no += 1;
+            in_line = false;
+        } else {
+            in_line = true;
+        }
+    }
+    Ok(line_no - 1 + u64::from(in_line))
+}
+
+fn read_line_range(
+    file: File,
+    raw: &str,
+    start: u64,
+    end: u64,
+    cap: u64,
+) -> Result<ReadOut, ToolError> {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    let mut out: Vec<u8> = Vec::new();
+    let mut returned: u64 = 0;
+    let mut cut_at: Option<u64> = None;
+    let mut open_line: Option<u64> = None;
+    let total = scan_lines(file, raw, |n, piece, ends| {
+        if n < start || n > end || cut_at.is_some() {
+            return;
+        }
+        if open_line != Some(n) {
+            if returned as usize >= MAX_LINE_RANGE {
+                cut_at = Some(n);
+                return;
+            }
+            if !out.is_empty() || returned > 0 {
+                if out.len() >= cap {
+                    cut_at = Some(n);
+                    return;
+                }
+                out.push(b'\n');
+            }
+            open_line = Some(n);
+            returned += 1;
+        }
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&piece[..piece.len().min(room)]);
+        if piece.len() > room {
+            cut_at = Some(n);
+        } else if ends && out.last() == Some(&b'\r') {
+            out.pop();
+        }
+    })?;
+    let content = utf8_cut(out, raw)?;
+    let last = if returned == 0 {
+        start
+    } else {
+        start + returned - 1
+    };
+    let mut v = json!({
+        "path": raw,
+        "content": content,
+        "line_start": start,
+        "line_end": last,
+        "total_lines": total,
+        "returned_lines": returned,
+        "truncated": cut_at.is_some() || end < total,
+    });
+    if let Some(line) = cut_at {
+        v["note"] = json!(format!(
+            "output reached max_bytes ({cap}) at line {line}; read on from there with line_start (or offset/limit inside a long line)"
+        ));
+    }
+    Ok(ReadOut::Json(v))
+}
+
+fn read_tail(file: File, raw: &str, n: u64, cap: u64) -> Result<ReadOut, ToolError> {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    let keep = n.min(MAX_LINE_RANGE as u64) as usize;
+    let mut ring: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    let mut held: usize = 0;
+    let mut current: Vec<u8> = Vec::new();
+    let mut cut = false;
+    let push = |line: Vec<u8>, ring: &mut std::collections::VecDeque<Vec<u8>>, held: &mut usize| {
+        if keep == 0 {
+            return;
+        }
+        if ring.len() == keep
+            && let Some(old) = ring.pop_front()
+        {
+            *held -= old.len();
+        }
+        *held += line.len();
+        ring.push_back(line);
+        while *held > cap && ring.len() > 1 {
+            if let Some(old) = ring.pop_front() {
+                *held -= old.len();
+            }
+        }
+    };
+    let total = scan_lines(file, raw, |_, piece, ends| {
+        let room = cap.saturating_sub(current.len());
+        current.extend_from_slice(&piece[..piece.len().min(room)]);
+        if piece.len() > room {
+            cut = true;
+        }
+        if ends {
+            let mut line = std::mem::take(&mut current);
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-            lines.push(utf8_or_error(line, raw)?);
+            push(line, &mut ring, &mut held);
         }
-    }
-    let returned = lines.len();
-    Ok(json_result(json!({
-        "path": raw,
-        "content": lines.join("\n"),
-        "line_start": start,
-        "line_end": if returned == 0 { start } else { start + returned as u64 - 1 },
-        "total_lines": total,
-        "returned_lines": returned,
-        "truncated": truncated || (end < total),
-    })))
-}
-
-fn read_tail(path: &Path, raw: &str, n: u64) -> ToolResult {
-    let file = File::open(path).map_err(|e| io_error(raw, e))?;
-    let mut ring: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
-    let mut total: u64 = 0;
-    let keep = n.min(MAX_LINE_RANGE as u64) as usize;
-    for line in BufReader::new(file).split(b'\n') {
-        let mut line = line.map_err(|e| io_error(raw, e))?;
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        total += 1;
-        if keep == 0 {
-            continue;
-        }
-        if ring.len() == keep {
-            ring.pop_front();
-        }
-        ring.push_back(line);
+    })?;
+    if !current.is_empty() {
+        push(std::mem::take(&mut current), &mut ring, &mut held);
     }
     let returned = ring.len();
     let lines = ring
         .into_iter()
-        .map(|l| utf8_or_error(l, raw))
+        .map(|l| utf8_cut(l, raw))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json_result(json!({
+    let mut v = json!({
         "path": raw,
         "content": lines.join("\n"),
         "total_lines": total,
         "returned_lines": returned,
-        "truncated": (returned as u64) < total,
-    })))
+        "truncated": (returned as u64) < total.min(n) || cut,
+    });
+    if cut || (returned as u64) < total.min(n) {
+        v["note"] = json!(format!(
+            "output limited to max_bytes ({cap}); long lines were cut and older lines dropped"
+        ));
+    }
+    Ok(ReadOut::Json(v))
 }
 
-fn read_byte_range(path: &Path, raw: &str, offset: u64, limit: Option<u64>) -> ToolResult {
-    let mut file = File::open(path).map_err(|e| io_error(raw, e))?;
-    let total = file.metadata().map_err(|e| io_error(raw, e))?.len();
-    let limit = limit.unwrap_or(DEFAULT_MAX_BYTES).min(DEFAULT_MAX_BYTES);
+fn read_byte_range(
+    mut file: File,
+    raw: &str,
+    total: u64,
+    offset: u64,
+    limit: Option<u64>,
+    cap: u64,
+) -> Result<ReadOut, ToolError> {
+    let limit = limit.unwrap_or(cap).min(cap);
     file.seek(SeekFrom::Start(offset.min(total)))
         .map_err(|e| io_error(raw, e))?;
     let mut buf = Vec::new();
@@ -287,7 +417,7 @@ fn read_byte_range(path: &Path, raw: &str, offset: u64, limit: Option<u64>) -> T
             )));
         }
     };
-    Ok(json_result(json!({
+    Ok(ReadOut::Json(json!({
         "path": raw,
         "content": content,
         "offset": offset,
@@ -373,13 +503,9 @@ pub fn read_multiple_files(ctx: &ToolContext, args: ReadMultipleArgs) -> ToolRes
             expected_content_hash: None,
             return_metadata: false,
         };
-        match read_file(ctx, one) {
-            Ok(res) => {
-                let content = match res.structured_content {
-                    Some(v) => v.get("content").cloned().unwrap_or(Value::Null),
-                    None => json!(first_text(&res)),
-                };
-                files.push(json!({"path": item.path, "ok": true, "content": content}));
+        match read_out(ctx, one) {
+            Ok(out) => {
+                files.push(json!({"path": item.path, "ok": true, "content": out.content()}));
             }
             Err(err) => {
                 failed += 1;
@@ -388,14 +514,6 @@ pub fn read_multiple_files(ctx: &ToolContext, args: ReadMultipleArgs) -> ToolRes
         }
     }
     Ok(json_result(json!({"files": files, "failed": failed})))
-}
-
-fn first_text(res: &rmcp::model::CallToolResult) -> String {
-    res.content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .unwrap_or_default()
 }
 
 /// Arguments of `stat_path`.
@@ -408,14 +526,21 @@ pub struct StatArgs {
 /// `stat_path`: type, size, times and mode. A path that does not exist is
 /// reported as `missing`, not as an error.
 pub fn stat_path(ctx: &ToolContext, args: StatArgs) -> ToolResult {
-    let path = ctx.roots.resolve(&args.path)?;
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
+    let located = ctx.roots.locate(&args.path)?;
+    let meta = match located.open(OFlags::PATH, Mode::empty()) {
+        Ok(fd) => File::from(fd)
+            .metadata()
+            .map_err(|e| io_error(&args.path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(json_result(json!({"path": args.path, "type": "missing"})));
         }
-        Err(e) => return Err(io_error(&args.path, e)),
+        Err(e) => {
+            return Err(ToolError::Path(
+                ctx.roots.open_error(&args.path, &located, e),
+            ));
+        }
     };
+    let path = located.abs();
     let kind = if meta.is_dir() {
         "dir"
     } else if meta.is_file() {
@@ -449,7 +574,6 @@ pub fn list_allowed_roots(ctx: &ToolContext, _args: NoArgs) -> ToolResult {
     let roots: Vec<String> = ctx
         .roots
         .roots()
-        .iter()
         .map(|r| r.to_string_lossy().into_owned())
         .collect();
     Ok(json_result(json!({

@@ -1,11 +1,10 @@
-//! One walker configuration for every recursive tool, so listings, globbing and
-//! grep see the same files: `.gitignore` (and `.ignore`, global excludes) are
-//! respected as ripgrep does, hidden files are included, and `.git` is always skipped.
+//! The walk settings every recursive tool shares, so listings, globbing and grep
+//! see the same files: ripgrep's ignore rules, hidden files included, `.git`
+//! always skipped (the walk itself is [`crate::confine::walk`]).
 
 use std::path::Path;
 
-use ignore::WalkBuilder;
-use ignore::overrides::OverrideBuilder;
+use ignore::overrides::{Override, OverrideBuilder};
 
 use super::ToolError;
 
@@ -14,48 +13,32 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Bound on walk depth.
 pub const MAX_DEPTH: usize = 50;
 
-/// Builds a walker rooted at `root`.
-///
 /// `include` globs keep only matching files and `exclude` globs drop matches,
-/// both with ripgrep's `-g` semantics. `include_ignored` turns off ignore files
-/// (but never stops skipping `.git`).
-pub fn walker(
-    root: &Path,
+/// both with ripgrep's `-g` semantics, relative to `start`.
+pub fn overrides(
+    start: &Path,
     include: &[String],
     exclude: &[String],
-    include_ignored: bool,
-    max_depth: Option<usize>,
-) -> Result<WalkBuilder, ToolError> {
-    let mut builder = WalkBuilder::new(root);
-    builder
-        .hidden(false)
-        .git_ignore(!include_ignored)
-        .git_global(!include_ignored)
-        .git_exclude(!include_ignored)
-        .ignore(!include_ignored)
-        .parents(!include_ignored)
-        .follow_links(false)
-        .max_depth(Some(max_depth.unwrap_or(MAX_DEPTH).min(MAX_DEPTH)));
-    let mut overrides = OverrideBuilder::new(root);
+) -> Result<Option<Override>, ToolError> {
+    if include.is_empty() && exclude.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = OverrideBuilder::new(start);
     for glob in include {
-        overrides
+        builder
             .add(glob)
             .map_err(|e| bad_glob("include", glob, e))?;
     }
     for glob in exclude {
         let negated = format!("!{}", glob.trim_start_matches('!'));
-        overrides
+        builder
             .add(&negated)
             .map_err(|e| bad_glob("exclude", glob, e))?;
     }
-    overrides
-        .add("!.git/")
-        .map_err(|e| bad_glob("exclude", ".git", e))?;
-    let overrides = overrides
+    let built = builder
         .build()
         .map_err(|e| ToolError::failed(format!("invalid glob set: {e}")))?;
-    builder.overrides(overrides);
-    Ok(builder)
+    Ok(Some(built))
 }
 
 fn bad_glob(field: &str, glob: &str, err: ignore::Error) -> ToolError {

@@ -1,16 +1,20 @@
 //! Write tools: `write_file`, `edit_file`, `append_file`, `create_directory`,
 //! `move_file`, `copy_file`, `delete_path`. Every write is atomic and confined.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::os::fd::AsFd;
 
 use ralph_mcp_session::Capability;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::atomic::write_atomic;
-use super::read::{check_hash, io_error};
+use super::fsio::{io_error, not_regular};
+use super::read::{check_hash, sha256_hex};
 use super::{ToolContext, ToolError, ToolResult, json_result, text_result};
+use crate::confine::PathError;
+use crate::confine::ops::{self, Entry, entry_type, write_atomic_at};
 
 impl ToolContext {
     /// Refuses unless the session holds `cap`.
@@ -24,53 +28,56 @@ impl ToolContext {
             drain: self.session.payload.drain.clone(),
         })
     }
-
-    /// Resolves a mutation target. `entry` keeps a final symlink itself (delete,
-    /// move source) instead of following it. Parallel-worker sessions may only
-    /// mutate under their explicit allowed roots or artifact directory.
-    pub fn resolve_mutation(&self, raw: &str, entry: bool) -> Result<PathBuf, ToolError> {
-        let path = if entry {
-            self.roots.resolve_entry(raw)?
-        } else {
-            self.roots.resolve(raw)?
-        };
-        if self.session.is_parallel_worker()
-            && !self.worker_write_roots.iter().any(|r| path.starts_with(r))
-        {
-            return Err(ToolError::failed(format!(
-                "`{raw}` is outside this parallel worker's writable roots ({}); write only inside them",
-                self.worker_write_roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if self.roots.is_root(&path) {
-            return Err(ToolError::failed(format!(
-                "`{raw}` is an allowed root itself; it cannot be replaced, moved or deleted"
-            )));
-        }
-        Ok(path)
-    }
 }
 
-fn ensure_parent(path: &Path, raw: &str) -> Result<(), ToolError> {
-    if let Some(parent) = path.parent()
-        && !parent.exists()
+/// Reads the regular file `name` in `dir` whole (`None` when it does not exist).
+fn read_entry(entry: &Entry, raw: &str) -> Result<Option<Vec<u8>>, ToolError> {
+    match entry_type(entry.dir.as_fd(), &entry.name).map_err(|e| io_error(raw, e))? {
+        None => return Ok(None),
+        Some(st) => {
+            let kind = FileType::from_raw_mode(st.st_mode);
+            if kind == FileType::Directory {
+                return Err(ToolError::failed(format!(
+                    "`{raw}` is a directory; pass a file path"
+                )));
+            }
+            if kind != FileType::RegularFile {
+                return Err(not_regular(raw, kind));
+            }
+        }
+    }
+    let fd = rustix::fs::openat(
+        &entry.dir,
+        entry.name.as_os_str(),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(raw, e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_error(raw, e.into()))?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(not_regular(raw, kind));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(raw, e))?;
+    Ok(Some(bytes))
+}
+
+fn refuse_dir(entry: &Entry, raw: &str) -> Result<(), ToolError> {
+    if let Ok(Some(st)) = entry_type(entry.dir.as_fd(), &entry.name)
+        && FileType::from_raw_mode(st.st_mode) == FileType::Directory
     {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(raw, e))?;
-    }
-    Ok(())
-}
-
-fn refuse_dir(path: &Path, raw: &str) -> Result<(), ToolError> {
-    if path.is_dir() {
         return Err(ToolError::failed(format!(
             "`{raw}` is a directory; pass a file path"
         )));
     }
     Ok(())
+}
+
+fn exists(entry: &Entry) -> bool {
+    matches!(entry_type(entry.dir.as_fd(), &entry.name), Ok(Some(_)))
 }
 
 /// Arguments of `write_file`.
@@ -85,27 +92,49 @@ pub struct WriteFileArgs {
 /// `write_file`: create or replace a file. A git-tracked file needs
 /// `workspace.write_tracked`; a new or untracked file needs `workspace.write_ephemeral`.
 pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
-    let path = ctx.resolve_mutation(&args.path, false)?;
-    refuse_dir(&path, &args.path)?;
-    let tracked = path.exists()
-        && ctx.tracked.is_tracked(&path).map_err(|e| {
-            ToolError::failed(format!(
-                "cannot ask git whether `{}` is tracked: {e}",
-                args.path
-            ))
-        })?;
+    let raw = args.path.as_str();
+    let located = ctx.locate_mutation(raw)?;
+    // The parent may not exist yet: then the file is new (and untracked), and the
+    // capability is checked before any directory is made.
+    let entry = match ops::open_entry(&located, false, true) {
+        Ok(entry) => Some(entry),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(raw, e)),
+    };
+    let tracked = match &entry {
+        Some(entry) if exists(entry) => {
+            refuse_dir(entry, raw)?;
+            let abs = located.root.path().join(&entry.rel);
+            ctx.tracked.is_tracked(&abs).map_err(|e| {
+                ToolError::failed(format!("cannot ask git whether `{raw}` is tracked: {e}"))
+            })?
+        }
+        _ => false,
+    };
     if tracked {
         ctx.require("write_file", Capability::WorkspaceWriteTracked)
-            .map_err(|e| ToolError::failed(format!("`{}` is tracked by git: {e}", args.path)))?;
+            .map_err(|e| ToolError::failed(format!("`{raw}` is tracked by git: {e}")))?;
     } else {
         ctx.require("write_file", Capability::WorkspaceWriteEphemeral)?;
     }
-    ensure_parent(&path, &args.path)?;
-    write_atomic(&path, args.content.as_bytes(), false).map_err(|e| io_error(&args.path, e))?;
+    let entry = match entry {
+        Some(entry) => entry,
+        None => ops::open_entry(&located, true, true).map_err(|e| io_error(raw, e))?,
+    };
+    let _lock = ctx.locks.lock(entry.dir.as_fd(), &entry.name);
+    refuse_dir(&entry, raw)?;
+    write_atomic_at(
+        entry.dir.as_fd(),
+        &entry.name,
+        args.content.as_bytes(),
+        false,
+        None,
+    )
+    .map_err(|e| io_error(raw, e))?;
     Ok(text_result(format!(
         "Successfully wrote {} bytes to {}",
         args.content.len(),
-        args.path
+        raw
     )))
 }
 
@@ -193,11 +222,13 @@ pub fn edit_file(ctx: &ToolContext, args: EditFileArgs) -> ToolResult {
             message: "field `edits` is empty; pass at least one {oldText, newText}".into(),
         });
     }
-    let path = ctx.resolve_mutation(&args.path, false)?;
-    refuse_dir(&path, &args.path)?;
-    let bytes = std::fs::read(&path).map_err(|e| io_error(&args.path, e))?;
+    let entry = ctx.mutation_entry(&args.path, false, true)?;
+    // Read, compare and replace under the path's lock: no acknowledged edit is lost.
+    let _lock = ctx.locks.lock(entry.dir.as_fd(), &entry.name);
+    let bytes = read_entry(&entry, &args.path)?
+        .ok_or_else(|| ToolError::Path(PathError::NotFound(args.path.clone())))?;
     if let Some(expected) = &args.expected_content_hash {
-        check_hash(&path, expected, &args.path)?;
+        check_hash(&sha256_hex(&bytes), expected, &args.path)?;
     }
     let original = String::from_utf8(bytes).map_err(|_| {
         ToolError::failed(format!(
@@ -214,7 +245,14 @@ pub fn edit_file(ctx: &ToolContext, args: EditFileArgs) -> ToolResult {
     })?;
     let diff = unified_diff(&original, &updated, &args.path);
     if !args.dry_run && updated != original {
-        write_atomic(&path, updated.as_bytes(), false).map_err(|e| io_error(&args.path, e))?;
+        write_atomic_at(
+            entry.dir.as_fd(),
+            &entry.name,
+            updated.as_bytes(),
+            false,
+            None,
+        )
+        .map_err(|e| io_error(&args.path, e))?;
     }
     Ok(json_result(json!({
         "path": args.path,
@@ -237,16 +275,12 @@ pub struct AppendFileArgs {
 
 /// `append_file`: rewrites the file atomically with the text appended.
 pub fn append_file(ctx: &ToolContext, args: AppendFileArgs) -> ToolResult {
-    let path = ctx.resolve_mutation(&args.path, false)?;
-    refuse_dir(&path, &args.path)?;
-    let mut bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io_error(&args.path, e)),
-    };
+    let entry = ctx.mutation_entry(&args.path, true, true)?;
+    let _lock = ctx.locks.lock(entry.dir.as_fd(), &entry.name);
+    let mut bytes = read_entry(&entry, &args.path)?.unwrap_or_default();
     bytes.extend_from_slice(args.content.as_bytes());
-    ensure_parent(&path, &args.path)?;
-    write_atomic(&path, &bytes, false).map_err(|e| io_error(&args.path, e))?;
+    write_atomic_at(entry.dir.as_fd(), &entry.name, &bytes, false, None)
+        .map_err(|e| io_error(&args.path, e))?;
     Ok(text_result(format!(
         "Successfully appended {} bytes to {}",
         args.content.len(),
@@ -263,14 +297,14 @@ pub struct CreateDirArgs {
 
 /// `create_directory`.
 pub fn create_directory(ctx: &ToolContext, args: CreateDirArgs) -> ToolResult {
-    let path = ctx.resolve_mutation(&args.path, false)?;
-    if path.exists() && !path.is_dir() {
-        return Err(ToolError::failed(format!(
-            "`{}` exists and is a file",
-            args.path
-        )));
-    }
-    std::fs::create_dir_all(&path).map_err(|e| io_error(&args.path, e))?;
+    let located = ctx.locate_mutation(&args.path)?;
+    ops::make_dirs(&located).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+            ToolError::failed(format!("`{}` exists and is a file", args.path))
+        } else {
+            io_error(&args.path, e)
+        }
+    })?;
     Ok(text_result(format!(
         "Successfully created directory {}",
         args.path
@@ -289,89 +323,113 @@ pub struct SrcDestArgs {
     pub overwrite: bool,
 }
 
-fn check_dest(dest: &Path, raw: &str, overwrite: bool) -> Result<(), ToolError> {
-    match std::fs::symlink_metadata(dest) {
-        Ok(meta) if meta.is_dir() => Err(ToolError::failed(format!(
-            "destination `{raw}` is an existing directory; give the full destination file path"
-        ))),
-        Ok(_) if !overwrite => Err(ToolError::failed(format!(
+fn check_dest(dest: &Entry, raw: &str, overwrite: bool) -> Result<(), ToolError> {
+    match entry_type(dest.dir.as_fd(), &dest.name) {
+        Ok(Some(st)) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            Err(ToolError::failed(format!(
+                "destination `{raw}` is an existing directory; give the full destination file path"
+            )))
+        }
+        Ok(Some(_)) if !overwrite => Err(ToolError::failed(format!(
             "destination `{raw}` already exists; pass overwrite: true to replace it"
         ))),
         _ => Ok(()),
     }
 }
 
-/// `move_file`: rename, atomically; no-clobber unless `overwrite`.
+fn already_exists(raw: &str) -> ToolError {
+    ToolError::failed(format!(
+        "destination `{raw}` already exists; pass overwrite: true to replace it"
+    ))
+}
+
+/// `move_file`: rename (the source link itself, not its target); across file
+/// systems a file is copied and then removed.
 pub fn move_file(ctx: &ToolContext, args: SrcDestArgs) -> ToolResult {
-    let src = ctx.resolve_mutation(&args.src, true)?;
-    std::fs::symlink_metadata(&src).map_err(|e| io_error(&args.src, e))?;
-    let dest = ctx.resolve_mutation(&args.dest, false)?;
+    let src = ctx.mutation_entry(&args.src, false, false)?;
+    let src_meta = entry_type(src.dir.as_fd(), &src.name)
+        .map_err(|e| io_error(&args.src, e))?
+        .ok_or_else(|| ToolError::Path(PathError::NotFound(args.src.clone())))?;
+    let dest = ctx.mutation_entry(&args.dest, true, true)?;
+    let _locks = ctx
+        .locks
+        .lock_pair((src.dir.as_fd(), &src.name), (dest.dir.as_fd(), &dest.name));
     check_dest(&dest, &args.dest, args.overwrite)?;
-    ensure_parent(&dest, &args.dest)?;
-    let renamed = if args.overwrite {
-        std::fs::rename(&src, &dest)
+    let flags = if args.overwrite {
+        RenameFlags::empty()
     } else {
-        nix::fcntl::renameat2(
-            nix::fcntl::AT_FDCWD,
-            &src,
-            nix::fcntl::AT_FDCWD,
-            &dest,
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-        )
-        .map_err(std::io::Error::from)
+        RenameFlags::NOREPLACE
     };
-    match renamed {
+    match rustix::fs::renameat_with(
+        &src.dir,
+        src.name.as_os_str(),
+        &dest.dir,
+        dest.name.as_os_str(),
+        flags,
+    ) {
         Ok(()) => Ok(text_result(format!(
             "Successfully moved {} to {}",
             args.src, args.dest
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(ToolError::failed(format!(
-            "destination `{}` already exists; pass overwrite: true to replace it",
-            args.dest
-        ))),
-        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
-            if src.is_dir() {
+        Err(rustix::io::Errno::EXIST) => Err(already_exists(&args.dest)),
+        Err(rustix::io::Errno::XDEV) => {
+            let kind = FileType::from_raw_mode(src_meta.st_mode);
+            if kind == FileType::Directory {
                 return Err(ToolError::failed(format!(
                     "cannot move directory `{}` across file systems; copy its files instead",
                     args.src
                 )));
             }
-            let bytes = std::fs::read(&src).map_err(|e| io_error(&args.src, e))?;
-            write_atomic(&dest, &bytes, !args.overwrite).map_err(|e| io_error(&args.dest, e))?;
-            std::fs::remove_file(&src).map_err(|e| io_error(&args.src, e))?;
+            let bytes = read_entry(&src, &args.src)?.unwrap_or_default();
+            write_atomic_at(
+                dest.dir.as_fd(),
+                &dest.name,
+                &bytes,
+                !args.overwrite,
+                Some(src_meta.st_mode & 0o7777),
+            )
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => already_exists(&args.dest),
+                _ => io_error(&args.dest, e),
+            })?;
+            rustix::fs::unlinkat(&src.dir, src.name.as_os_str(), AtFlags::empty())
+                .map_err(|e| io_error(&args.src, e.into()))?;
             Ok(text_result(format!(
                 "Successfully moved {} to {}",
                 args.src, args.dest
             )))
         }
-        Err(e) => Err(io_error(&args.src, e)),
+        Err(e) => Err(io_error(&args.src, e.into())),
     }
 }
 
-/// `copy_file`: copy a file atomically, keeping its mode; no-clobber unless `overwrite`.
+/// `copy_file`: copies one regular file (following a source link); a new file
+/// takes the source's mode.
 pub fn copy_file(ctx: &ToolContext, args: SrcDestArgs) -> ToolResult {
-    let src = ctx.roots.resolve_existing(&args.src)?;
-    if src.is_dir() {
-        return Err(ToolError::failed(format!(
+    let (mut file, st, _) = ctx.open_file(&args.src).map_err(|e| match e {
+        ToolError::Failed(m) if m.contains("is a directory") => ToolError::failed(format!(
             "`{}` is a directory; copy_file copies single files",
             args.src
-        )));
-    }
-    let dest = ctx.resolve_mutation(&args.dest, false)?;
-    check_dest(&dest, &args.dest, args.overwrite)?;
-    ensure_parent(&dest, &args.dest)?;
-    let bytes = std::fs::read(&src).map_err(|e| io_error(&args.src, e))?;
-    let existed = dest.exists();
-    write_atomic(&dest, &bytes, !args.overwrite).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => ToolError::failed(format!(
-            "destination `{}` already exists; pass overwrite: true to replace it",
-            args.dest
         )),
-        _ => io_error(&args.dest, e),
+        other => other,
     })?;
-    if !existed && let Ok(meta) = std::fs::metadata(&src) {
-        let _ = std::fs::set_permissions(&dest, meta.permissions());
-    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| io_error(&args.src, e))?;
+    let dest = ctx.mutation_entry(&args.dest, true, true)?;
+    let _lock = ctx.locks.lock(dest.dir.as_fd(), &dest.name);
+    check_dest(&dest, &args.dest, args.overwrite)?;
+    let mode = if exists(&dest) {
+        None
+    } else {
+        Some(st.st_mode & 0o7777)
+    };
+    write_atomic_at(dest.dir.as_fd(), &dest.name, &bytes, !args.overwrite, mode).map_err(|e| {
+        match e.kind() {
+            std::io::ErrorKind::AlreadyExists => already_exists(&args.dest),
+            _ => io_error(&args.dest, e),
+        }
+    })?;
     Ok(text_result(format!(
         "Successfully copied {} to {} ({} bytes)",
         args.src,
@@ -392,20 +450,17 @@ pub struct DeleteArgs {
 
 /// `delete_path`.
 pub fn delete_path(ctx: &ToolContext, args: DeleteArgs) -> ToolResult {
-    let path = ctx.resolve_mutation(&args.path, true)?;
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| io_error(&args.path, e))?;
-    let result = if meta.is_dir() {
-        if args.recursive {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_dir(&path)
-        }
-    } else {
-        std::fs::remove_file(&path)
-    };
-    match result {
+    let entry = ctx.mutation_entry(&args.path, false, false)?;
+    let _lock = ctx.locks.lock(entry.dir.as_fd(), &entry.name);
+    let is_dir = matches!(
+        entry_type(entry.dir.as_fd(), &entry.name),
+        Ok(Some(st)) if FileType::from_raw_mode(st.st_mode) == FileType::Directory
+    );
+    match ops::remove_entry(entry.dir.as_fd(), &entry.name, args.recursive) {
         Ok(()) => Ok(text_result(format!("Successfully deleted {}", args.path))),
-        Err(e) if meta.is_dir() && e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {
+        Err(e)
+            if is_dir && e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) =>
+        {
             Err(ToolError::failed(format!(
                 "directory `{}` is not empty; pass recursive: true to delete it and its contents",
                 args.path

@@ -91,8 +91,8 @@ type Session = RunningService<RoleClient, Handler>;
 pub struct Upstream {
     /// Its definition.
     pub spec: UpstreamSpec,
-    /// Where a stdio child's stderr is appended (`<log_dir>/mcp-upstream-<name>.log`).
-    log_dir: Option<std::path::PathBuf>,
+    /// Where a stdio child's stderr is appended (`.agent/tmp/mcp-upstream-<name>.log`).
+    log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
     state: RwLock<State>,
     tools: RwLock<Vec<Tool>>,
     peer: RwLock<Option<rmcp::Peer<RoleClient>>>,
@@ -150,7 +150,7 @@ impl Upstream {
     /// An upstream for `spec`, not yet started; `changed` fires whenever its tool list changes.
     pub fn new(
         spec: UpstreamSpec,
-        log_dir: Option<std::path::PathBuf>,
+        log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
         changed: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -265,16 +265,12 @@ impl Upstream {
 
     /// The child's stderr: appended to its log file, or discarded when that cannot be opened.
     fn stderr_sink(&self) -> std::process::Stdio {
-        let Some(dir) = &self.log_dir else {
+        let Some(agent) = &self.log_dir else {
             return std::process::Stdio::null();
         };
-        let path = dir.join(format!("mcp-upstream-{}.log", self.spec.name));
-        let file = std::fs::create_dir_all(dir).and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-        });
+        let name = format!("mcp-upstream-{}.log", self.spec.name);
+        let path = agent.path("tmp").join(&name);
+        let file = agent.append("tmp", &name);
         match file {
             Ok(f) => f.into(),
             Err(e) => {

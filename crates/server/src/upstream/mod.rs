@@ -33,8 +33,11 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// The upstreams of `specs`, not yet started; stdio children's stderr goes to
-    /// `<log_dir>/mcp-upstream-<name>.log`.
-    pub fn new(specs: Vec<config::UpstreamSpec>, log_dir: Option<std::path::PathBuf>) -> Self {
+    /// `.agent/tmp/mcp-upstream-<name>.log` of `log_dir`.
+    pub fn new(
+        specs: Vec<config::UpstreamSpec>,
+        log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
+    ) -> Self {
         let changed = Arc::new(Notify::new());
         let list = specs
             .into_iter()

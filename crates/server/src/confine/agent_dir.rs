@@ -1,0 +1,190 @@
+//! The server's own files under `<workspace>/.agent/`, reached through the same
+//! fd discipline as the tools: `.agent` and every directory below it are opened
+//! with `O_NOFOLLOW` from the workspace fd, so a `.agent` (or `.agent/tmp`, …)
+//! that is a symlink is refused instead of followed out of the workspace.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+use super::ops::write_atomic_at;
+
+/// `<workspace>/.agent`, held as the workspace's directory fd.
+#[derive(Debug)]
+pub struct AgentDir {
+    workspace: PathBuf,
+    fd: OwnedFd,
+}
+
+/// The error for a `.agent` component that is not a real directory.
+fn not_a_dir(path: &Path, kind: FileType) -> io::Error {
+    io::Error::other(format!(
+        "{} is {}, not a directory; ralph-mcp keeps its own files only in a real directory inside the workspace (remove it and let the server recreate it)",
+        path.display(),
+        super::ops::kind_name(kind)
+    ))
+}
+
+impl AgentDir {
+    /// Opens the workspace (canonical path) for `.agent` access.
+    pub fn new(workspace: &Path) -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            workspace,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            workspace: workspace.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// The absolute path of `.agent/<sub>` (for messages and hand-offs).
+    pub fn path(&self, sub: &str) -> PathBuf {
+        self.workspace.join(".agent").join(sub)
+    }
+
+    /// Opens `.agent/<sub>` (a `/`-separated relative path of directories), each
+    /// component without following links; with `create`, missing ones are made.
+    pub fn dir(&self, sub: &str, create: bool) -> io::Result<OwnedFd> {
+        let mut cur = rustix::fs::openat(
+            &self.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut walked = self.workspace.clone();
+        for name in std::iter::once(".agent").chain(sub.split('/').filter(|s| !s.is_empty())) {
+            if name == ".." || name == "." {
+                return Err(io::Error::other("`.` and `..` are not allowed here"));
+            }
+            walked.push(name);
+            let open = |cur: &OwnedFd| {
+                rustix::fs::openat(
+                    cur,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            };
+            cur = match open(&cur) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&cur, name, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    if name == ".agent" {
+                        // Our files never show up in the user's `git status`.
+                        let _ = write_atomic_at(
+                            open(&cur)?.as_fd(),
+                            OsStr::new(".gitignore"),
+                            b"*\n",
+                            true,
+                            None,
+                        );
+                    }
+                    open(&cur)?
+                }
+                Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+                    let kind =
+                        rustix::fs::statat(&cur, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                            .map(|st| FileType::from_raw_mode(st.st_mode))
+                            .unwrap_or(FileType::Unknown);
+                    return Err(not_a_dir(&walked, kind));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Replaces `.agent/<sub>/<name>` atomically, making directories as needed.
+    pub fn write_atomic(&self, sub: &str, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let dir = self.dir(sub, true)?;
+        write_atomic_at(dir.as_fd(), OsStr::new(name), bytes, false, None)
+    }
+
+    /// Opens `.agent/<sub>/<name>` for appending (created 0600 when missing);
+    /// a name that is not a regular file is refused.
+    pub fn append(&self, sub: &str, name: &str) -> io::Result<File> {
+        let dir = self.dir(sub, true)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::WRONLY
+                | OFlags::APPEND
+                | OFlags::CREATE
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        regular(&fd, &self.path(sub).join(name))?;
+        Ok(File::from(fd))
+    }
+
+    /// Creates `.agent/<sub>/<name>` exclusively for writing.
+    pub fn create_new(&self, sub: &str, name: &str) -> io::Result<File> {
+        let dir = self.dir(sub, true)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens `.agent/<sub>/<name>` for reading; only a regular file is opened.
+    pub fn open_read(&self, sub: &str, name: &str) -> io::Result<File> {
+        let dir = self.dir(sub, false)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            if e == rustix::io::Errno::LOOP {
+                io::Error::other(format!(
+                    "{} is a symlink; ralph-mcp only reads its own regular files",
+                    self.path(sub).join(name).display()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        regular(&fd, &self.path(sub).join(name))?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads `.agent/<sub>/<name>` whole, up to `cap` bytes.
+    pub fn read(&self, sub: &str, name: &str, cap: u64) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open_read(sub, name)?.take(cap).read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+fn regular(fd: &OwnedFd, path: &Path) -> io::Result<()> {
+    let st = rustix::fs::fstat(fd)?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(io::Error::other(format!(
+            "{} is {}, not a regular file; ralph-mcp refuses to use it",
+            path.display(),
+            super::ops::kind_name(kind)
+        )));
+    }
+    Ok(())
+}
+
+/// Appends one line in one write (concurrent appends never interleave).
+pub fn append_line(mut file: File, line: &[u8]) -> io::Result<()> {
+    file.write_all(line)
+}
