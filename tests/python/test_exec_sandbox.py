@@ -176,3 +176,13 @@ def test_limits_are_validated(dev):
     assert res.is_error and "4 h" in text_of(res)
     res = call(dev, "exec", {"command": "true", "max_runtime_ms": 4 * 60 * 60 * 1000})
     assert not res.is_error
+
+
+def test_health_reports_the_sandbox_and_the_resolver(dev):
+    import httpx2
+
+    body = httpx2.get(dev.url.rsplit("/mcp", 1)[0] + "/health").json()
+    assert body["status"] == "healthy" and body["dispatch"] == "ok"
+    assert body["sandbox"]["mode"] == "best-effort" and body["sandbox"]["contained"] is True
+    assert body["sandbox"]["filesystem"] is True and body["sandbox"]["network_denied"] is True
+    assert body["path_resolver"] == "openat2"

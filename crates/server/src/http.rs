@@ -259,9 +259,16 @@ fn sse_response(rx: tokio::sync::mpsc::Receiver<Event>) -> Response {
     event_stream(events)
 }
 
+/// How long `/health` waits for a blocking-pool worker before it reports the
+/// server unhealthy (tool calls could not run either, so the supervisor restarts it).
+const DISPATCH_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let draining = state.is_draining();
-    let status = if draining {
+    let dispatch_ok = tokio::time::timeout(DISPATCH_PROBE, tokio::task::spawn_blocking(|| ()))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let status = if draining || !dispatch_ok {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -272,11 +279,13 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         .filter(|(_, st)| *st != crate::upstream::State::Ready)
         .map(|(name, _)| name.as_str())
         .collect();
-    let label = match (draining, starting.is_empty()) {
-        (true, _) => "draining",
-        (false, true) => "healthy",
-        (false, false) => "degraded",
+    let label = match (draining, dispatch_ok, starting.is_empty()) {
+        (true, _, _) => "draining",
+        (false, false, _) => "unhealthy",
+        (false, true, true) => "healthy",
+        (false, true, false) => "degraded",
     };
+    let ctx = state.registry.context();
     let body = serde_json::json!({
         "status": label,
         "tools": state.registry.visible_names().len(),
@@ -288,6 +297,9 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             .map(|(name, st)| serde_json::json!({"name": name, "state": st.to_string()}))
             .collect::<Vec<_>>(),
         "degraded_upstreams": starting,
+        "dispatch": if dispatch_ok { "ok" } else { "no tool-call worker free within 2 s" },
+        "sandbox": crate::sandbox::report(&ctx.exec_sandbox()),
+        "path_resolver": crate::confine::beneath::resolver_name(),
     });
     json_response(status, body.to_string(), None)
 }

@@ -68,6 +68,7 @@ impl Server {
                 .with_config(&config_file),
         );
         sweep_temp_files_in_background(&ctx);
+        warn_about_the_sandbox(&ctx);
         let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
         let specs = Upstreams::from_config(&config_file, env.as_deref()).map_err(|message| {
             crate::config::ConfigError {
@@ -197,4 +198,21 @@ fn sweep_temp_files_in_background(ctx: &Arc<ToolContext>) {
             );
         }
     });
+}
+
+/// Says loudly when commands will run without a kernel sandbox.
+fn warn_about_the_sandbox(ctx: &ToolContext) {
+    let support = crate::sandbox::Support::probe();
+    match ctx.exec.sandbox {
+        crate::sandbox::Mode::Off => tracing::warn!(
+            "[exec] sandbox = \"off\": commands run without a Landlock domain (containment and the deny-list still apply)"
+        ),
+        crate::sandbox::Mode::BestEffort if !support.filesystem => tracing::warn!(
+            "this kernel has no Landlock: exec commands run with containment and the deny-list only; set [exec] sandbox = \"required\" to refuse them instead"
+        ),
+        crate::sandbox::Mode::Required if !support.filesystem => tracing::warn!(
+            "this kernel has no Landlock and [exec] sandbox = \"required\": every command will be refused"
+        ),
+        _ => {}
+    }
 }
