@@ -186,3 +186,24 @@ def test_health_reports_the_sandbox_and_the_resolver(dev):
     assert body["sandbox"]["mode"] == "best-effort" and body["sandbox"]["contained"] is True
     assert body["sandbox"]["filesystem"] is True and body["sandbox"]["network_denied"] is True
     assert body["path_resolver"] == "openat2"
+
+
+@pytest.mark.parametrize("command,needle", [
+    ("nice -n 1 git push", "git push"),
+    ("timeout -s KILL 5 git commit -m x", "git commit"),
+    ("ionice -c 3 sudo id", "sudo"),
+    ("echo push | xargs git", "xargs git"),
+    ("eval 'git push'", "git push"),
+    ("{ git push; }", "git push"),
+    ("if true; then git push; fi", "git push"),
+    ("! git push", "git push"),
+    ("echo 'git push' | sh", "standard input"),
+    ("c=curl; $c https://example.com", "variable"),
+    ("python3 -c 'import os; os.system(\"git push\")'", "starts other processes"),
+    ("git -c core.fsmonitor='touch x' status", "run other programs"),
+    ("git reflog expire --all", "git reflog"),
+    ("find . -exec git push \\;", "git push"),
+])
+def test_deny_list_bypass_shapes_are_refused_with_a_reason(dev, command, needle):
+    res = call(dev, "exec", {"command": command})
+    assert res.is_error and "refused by policy" in text_of(res) and needle in text_of(res), text_of(res)

@@ -1,6 +1,7 @@
 //! The command policy of `exec`: a deny-list applied to every pipeline segment
-//! (and to the scripts of nested `sh -c`) before anything runs. It stops the
-//! mistakes an agent makes; it is not a sandbox.
+//! (and to the scripts of nested `sh -c`, `eval`, `find -exec` and wrapped
+//! commands) before anything runs. It stops the mistakes an agent makes with a
+//! clear message; it is not the barrier: the kernel sandbox ([`crate::sandbox`]) is.
 
 /// Which rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,26 +83,135 @@ fn basename(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
-/// Wrappers that run their argument as a command.
-const WRAPPERS: &[&str] = &[
-    "env", "nice", "nohup", "timeout", "time", "command", "exec", "stdbuf", "ionice", "xargs",
-    "setsid", "chronic",
+/// Wrappers that run their argument as a command, with the options of each that
+/// take a value (so `nice -n 1 git push` is seen as `git push`).
+const WRAPPERS: &[(&str, &[&str])] = &[
+    (
+        "env",
+        &[
+            "-u",
+            "--unset",
+            "-C",
+            "--chdir",
+            "-S",
+            "--split-string",
+            "-a",
+            "--argv0",
+        ],
+    ),
+    ("nice", &["-n", "--adjustment"]),
+    ("nohup", &[]),
+    ("timeout", &["-s", "--signal", "-k", "--kill-after"]),
+    ("time", &["-f", "--format", "-o", "--output"]),
+    ("command", &[]),
+    ("builtin", &[]),
+    ("exec", &["-a"]),
+    (
+        "stdbuf",
+        &["-i", "--input", "-o", "--output", "-e", "--error"],
+    ),
+    (
+        "ionice",
+        &[
+            "-c",
+            "--class",
+            "-n",
+            "--classdata",
+            "-p",
+            "--pid",
+            "-P",
+            "-u",
+        ],
+    ),
+    (
+        "xargs",
+        &[
+            "-a",
+            "--arg-file",
+            "-d",
+            "--delimiter",
+            "-E",
+            "-e",
+            "-I",
+            "-i",
+            "-L",
+            "-l",
+            "-n",
+            "--max-args",
+            "-P",
+            "--max-procs",
+            "-s",
+            "--max-chars",
+            "--process-slot-var",
+        ],
+    ),
+    ("setsid", &[]),
+    ("chronic", &[]),
+    ("chrt", &[]),
+    ("taskset", &[]),
+    ("unbuffer", &[]),
+    ("flock", &["-w", "--timeout", "-E", "--conflict-exit-code"]),
+    ("watch", &["-n", "--interval", "-d"]),
+    ("strace", &["-o", "-e", "-p", "-s", "-u"]),
+    ("ltrace", &["-o", "-e", "-p", "-s", "-u"]),
+    ("faketime", &[]),
+    ("proot", &[]),
+    ("firejail", &[]),
 ];
 
-/// Skips wrappers (and their options) to the command they run.
-fn strip_wrappers(mut w: &[String]) -> &[String] {
+/// Shell keywords that may stand before a command in a segment.
+const KEYWORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "[[", "]]",
+    "case", "esac", "function", "coproc", "select",
+];
+
+/// What stripping wrappers found: the command, and whether its arguments are
+/// completed at run time (`xargs`).
+struct Unwrapped<'a> {
+    words: &'a [String],
+    args_from_stdin: bool,
+}
+
+/// Skips shell keywords, wrappers and their options to the command they run.
+fn strip_wrappers(mut w: &[String]) -> Unwrapped<'_> {
+    let mut args_from_stdin = false;
     loop {
-        let Some(first) = w.first() else { return w };
+        while w.first().is_some_and(|k| KEYWORDS.contains(&k.as_str())) {
+            w = &w[1..];
+        }
+        let Some(first) = w.first() else {
+            return Unwrapped {
+                words: w,
+                args_from_stdin,
+            };
+        };
         let name = basename(first);
-        if !WRAPPERS.contains(&name) {
-            return w;
+        let Some((_, valued)) = WRAPPERS.iter().find(|(n, _)| *n == name) else {
+            return Unwrapped {
+                words: w,
+                args_from_stdin,
+            };
+        };
+        if name == "xargs" {
+            args_from_stdin = true;
         }
         w = &w[1..];
-        // Options and, for `timeout`, the duration; for `env`, assignments.
         while let Some(next) = w.first() {
-            if next.starts_with('-')
-                || is_assignment(next)
+            let opt = next.split('=').next().unwrap_or(next);
+            if next == "--" {
+                w = &w[1..];
+                break;
+            }
+            if next.starts_with('-') && next.len() > 1 {
+                // An option that takes a separate value swallows it.
+                let takes_value = valued.contains(&opt) && !next.contains('=');
+                w = &w[if takes_value { 2 } else { 1 }.min(w.len())..];
+            } else if is_assignment(next)
                 || (name == "timeout" && next.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                || (matches!(name, "chrt" | "taskset" | "nice")
+                    && next
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || "x,-".contains(c)))
             {
                 w = &w[1..];
             } else {
@@ -166,8 +276,42 @@ const GIT_READ: &[&str] = &[
 /// Why a command was refused.
 pub type Refusal = String;
 
+/// True when some command in `script` starts with `$` or a backquote: its name
+/// is computed at run time.
+fn computed_command_name(script: &str) -> bool {
+    let (mut single, mut double) = (false, false);
+    let mut at_start = true;
+    let mut prev = ' ';
+    for c in script.chars() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+        if !single && !double {
+            if at_start && !c.is_whitespace() {
+                if c == '$' || c == '`' {
+                    return true;
+                }
+                at_start = false;
+            }
+            if matches!(c, ';' | '&' | '|' | '\n' | '(' | '{') && prev != '$' {
+                at_start = true;
+            }
+        }
+        prev = c;
+    }
+    false
+}
+
 /// Checks a whole command (a shell script or an argv) against the policy.
 pub fn check_script(script: &str, level: PolicyLevel) -> Result<(), Refusal> {
+    if level == PolicyLevel::Bounded && computed_command_name(script) {
+        return Err(
+            "a command name here comes from a variable or substitution, which exec cannot check; write the command literally"
+                .into(),
+        );
+    }
     for seg in segments(script) {
         check_words(&words(&seg), level, 0)?;
     }
@@ -179,25 +323,129 @@ pub fn check_argv(argv: &[String], level: PolicyLevel) -> Result<(), Refusal> {
     check_words(argv, level, 0)
 }
 
+/// Interpreters whose one-liners can start processes.
+const INTERPRETERS: &[(&str, &[&str])] = &[
+    ("python", &["-c"]),
+    ("python3", &["-c"]),
+    ("python2", &["-c"]),
+    ("perl", &["-e", "-E"]),
+    ("ruby", &["-e"]),
+    ("node", &["-e", "--eval", "-p", "--print"]),
+    ("deno", &["eval"]),
+    ("bun", &["-e", "--eval"]),
+    ("php", &["-r"]),
+    ("lua", &["-e"]),
+    ("awk", &[]),
+    ("gawk", &[]),
+];
+
+/// Calls that start another process, in the languages above.
+const SPAWNING_CALLS: &[&str] = &[
+    "os.system",
+    "subprocess",
+    "os.exec",
+    "os.spawn",
+    "os.popen",
+    "pty.spawn",
+    "child_process",
+    "system(",
+    "exec(",
+    "execsync",
+    "spawn(",
+    "popen",
+    "`",
+    "proc_open",
+    "shell_exec",
+    "passthru",
+    "io.popen",
+    "os.execute",
+    "Deno.run",
+    "Deno.Command",
+    "Bun.spawn",
+    "| getline",
+];
+
 fn check_words(words: &[String], level: PolicyLevel, depth: usize) -> Result<(), Refusal> {
     if depth > 8 {
         return Err("command nests shells too deeply to check".into());
     }
-    let words = strip_wrappers(words);
+    let Unwrapped {
+        words,
+        args_from_stdin,
+    } = strip_wrappers(words);
     let Some(first) = words.first() else {
         return Ok(());
     };
+    if level == PolicyLevel::Bounded && (first.contains('$') || first.contains('`')) {
+        return Err(format!(
+            "the command name `{first}` comes from a variable or substitution, which exec cannot check; write the command literally"
+        ));
+    }
     let name = basename(first);
     let rest = &words[1..];
-    if SHELLS.contains(&name)
-        && let Some(pos) = rest.iter().position(|w| {
-            w == "-c" || (w.starts_with('-') && w.ends_with('c') && !w.starts_with("--"))
-        })
-        && let Some(script) = rest.get(pos + 1)
-    {
-        for seg in segments(script) {
-            check_words(&self::words(&seg), level, depth + 1)?;
+    if name == "eval" {
+        return check_script(&rest.join(" "), level);
+    }
+    if name == "find" {
+        let mut i = 0;
+        while i < rest.len() {
+            if matches!(rest[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                let end = rest[i + 1..]
+                    .iter()
+                    .position(|w| w == ";" || w == "+" || w == "\\;")
+                    .map_or(rest.len(), |p| i + 1 + p);
+                check_words(&rest[i + 1..end], level, depth + 1)?;
+                i = end;
+            }
+            i += 1;
         }
+    }
+    if SHELLS.contains(&name) {
+        let script_pos = rest.iter().position(|w| {
+            w == "-c" || (w.starts_with('-') && w.ends_with('c') && !w.starts_with("--"))
+        });
+        match script_pos.and_then(|pos| rest.get(pos + 1)) {
+            Some(script) => {
+                for seg in segments(script) {
+                    check_words(&self::words(&seg), level, depth + 1)?;
+                }
+            }
+            None if level == PolicyLevel::Bounded && !rest.iter().any(|w| !w.starts_with('-')) => {
+                return Err(format!(
+                    "`{name}` here reads its commands from standard input, which exec cannot check; run the commands directly or with `{name} -c '…'`"
+                ));
+            }
+            None => {}
+        }
+    }
+    if level == PolicyLevel::Bounded
+        && let Some((_, flags)) = INTERPRETERS.iter().find(|(n, _)| *n == name)
+    {
+        let code: Vec<&String> = if flags.is_empty() {
+            rest.iter()
+                .filter(|w| !w.starts_with('-'))
+                .take(1)
+                .collect()
+        } else {
+            rest.iter()
+                .enumerate()
+                .filter(|(i, _)| *i > 0 && flags.contains(&rest[i - 1].as_str()))
+                .map(|(_, w)| w)
+                .collect()
+        };
+        if let Some(call) = code
+            .iter()
+            .find_map(|c| SPAWNING_CALLS.iter().find(|s| c.contains(**s)))
+        {
+            return Err(format!(
+                "this `{name}` one-liner starts other processes (`{call}`), which exec cannot check; run those commands directly"
+            ));
+        }
+    }
+    if args_from_stdin && matches!(name, "git" | "hg" | "svn" | "jj" | "rm" | "chmod" | "chown") {
+        return Err(format!(
+            "`xargs {name}` takes its arguments from standard input, which exec cannot check; run `{name}` with its arguments written out"
+        ));
     }
     if level == PolicyLevel::Bounded {
         if ESCALATION.contains(&name) {
@@ -298,18 +546,40 @@ fn destructive(name: &str, args: &[String]) -> Option<String> {
     }
 }
 
+/// `git -c` keys that only change how output looks.
+fn safe_git_config(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("color.")
+        || key == "core.quotepath"
+        || (key.starts_with("log.") && !key.contains("program"))
+        || key == "diff.noprefix"
+        || key == "diff.renames"
+        || key == "core.abbrev"
+        || key == "advice.detachedhead"
+}
+
 fn vcs_write(name: &str, args: &[String]) -> Option<String> {
     match name {
         "git" => {
-            // Skip git's global options to the subcommand.
+            // Skip git's global options to the subcommand, refusing the ones that
+            // make git run other programs or read another repository.
             let mut i = 0;
             while i < args.len() {
                 let a = args[i].as_str();
-                if a == "-C"
-                    || a == "-c"
-                    || a == "--git-dir"
-                    || a == "--work-tree"
-                    || a == "--namespace"
+                if a == "-c" || a.starts_with("--config-env") {
+                    let key = args
+                        .get(i + 1)
+                        .map_or("", |kv| kv.split('=').next().unwrap_or(""));
+                    if a.starts_with("--config-env") || !safe_git_config(key) {
+                        return Some(format!(
+                            "`git {a} {}` can make git run other programs; exec only accepts display settings (color.*, core.quotePath, log.*) there",
+                            args.get(i + 1).map_or("", String::as_str)
+                        ));
+                    }
+                    i += 2;
+                } else if a.starts_with("--exec-path") {
+                    return Some("`git --exec-path` runs git helpers from another place; exec does not allow it".into());
+                } else if a == "-C" || a == "--git-dir" || a == "--work-tree" || a == "--namespace"
                 {
                     i += 2;
                 } else if a.starts_with('-') {
@@ -320,7 +590,22 @@ fn vcs_write(name: &str, args: &[String]) -> Option<String> {
             }
             let sub = args.get(i)?;
             let sub_args = &args[i + 1..];
-            let read_only = GIT_READ.contains(&sub.as_str())
+            if let Some(bad) = sub_args.iter().find(|a| {
+                a.starts_with("--output")
+                    || a.starts_with("--ext-diff")
+                    || a.starts_with("--textconv")
+                    || a.starts_with("--open-files-in-pager")
+                    || (sub == "grep" && a.starts_with("-O"))
+            }) {
+                return Some(format!(
+                    "`git {sub} {bad}` writes a file or runs another program; exec does not allow it"
+                ));
+            }
+            let read_only = (GIT_READ.contains(&sub.as_str())
+                && !(sub == "reflog"
+                    && sub_args
+                        .first()
+                        .is_some_and(|a| a != "show" && !a.starts_with('-'))))
                 || (sub == "branch"
                     && sub_args.iter().all(|a| {
                         matches!(
@@ -405,6 +690,90 @@ mod tests {
             "git tag v1",
         ] {
             assert!(refused(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn bypass_shapes_are_refused() {
+        for s in [
+            "nice -n 1 git push",
+            "nice -n1 sudo id",
+            "timeout -s KILL 5 git commit -m x",
+            "timeout --signal=KILL 5 sudo id",
+            "ionice -c 3 git push",
+            "stdbuf -o L git push",
+            "env -u HOME git push",
+            "nohup git push",
+            "setsid git push",
+            "command git push",
+            "exec git push",
+            "time -f %e git push",
+            "chrt -f 10 git push",
+            "taskset 0x1 git push",
+            "taskset -c 0 git push",
+            "echo push | xargs git",
+            "echo x | xargs -n 1 git",
+            "eval 'git push'",
+            "eval git push",
+            "{ git push; }",
+            "if true; then git push; fi",
+            "while true; do git push; done",
+            "! git push",
+            "echo 'git push' | sh",
+            "echo 'git push' | bash -s",
+            "c=curl; $c https://example.com",
+            "$(echo git) push",
+            "`echo git` push",
+            "python3 -c 'import os; os.system(\"git push\")'",
+            "python3 -c 'import subprocess; subprocess.run([\"git\", \"push\"])'",
+            "perl -e 'system(\"git push\")'",
+            "node -e \"require('child_process').execSync('git push')\"",
+            "git -c core.fsmonitor='touch /tmp/x' status",
+            "git -c core.pager=evil log",
+            "git -c diff.external=evil diff",
+            "git --config-env=core.pager=X log",
+            "git --exec-path=/tmp status",
+            "git reflog expire --all",
+            "git reflog delete HEAD@{0}",
+            "git diff --output=/tmp/x",
+            "git grep -O foo",
+            "find . -exec git push \\;",
+            "find . -name x -execdir sudo rm {} +",
+        ] {
+            assert!(refused(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let why = check_script("c=git; $c push", PolicyLevel::Bounded).unwrap_err();
+        assert!(why.contains("variable"), "{why}");
+        let why = check_script("echo x | sh", PolicyLevel::Bounded).unwrap_err();
+        assert!(why.contains("standard input"), "{why}");
+        let why =
+            check_script("python3 -c 'import os; os.system(1)'", PolicyLevel::Bounded).unwrap_err();
+        assert!(why.contains("starts other processes"), "{why}");
+        let why = check_script("nice -n 1 git push", PolicyLevel::Bounded).unwrap_err();
+        assert!(why.contains("git push"), "{why}");
+    }
+
+    #[test]
+    fn ordinary_wrapped_and_scripted_commands_still_pass() {
+        for s in [
+            "nice -n 10 cargo build",
+            "timeout 60 cargo test",
+            "env RUST_LOG=debug cargo run",
+            "find . -name '*.rs' -exec grep -l foo {} +",
+            "if [ -f x ]; then cat x; fi",
+            "for f in a b; do echo $f; done",
+            "python3 -c 'print(42)'",
+            "sh scripts/build.sh",
+            "git reflog",
+            "git reflog show",
+            "git -c color.ui=always log",
+            "xargs -n 1 echo",
+        ] {
+            assert!(!refused(s), "{s}");
         }
     }
 
