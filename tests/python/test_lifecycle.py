@@ -285,3 +285,24 @@ def test_an_interactive_agent_gets_the_terminal(ws, env):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(master)
+
+
+def test_the_agents_own_children_die_with_it(ws, env):
+    script = "setsid sleep 987671 >/dev/null 2>&1 & (setsid sleep 987672 &) ; exit 3"
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--", "sh", "-c", script],
+                       env=env, capture_output=True, timeout=30)
+    assert p.returncode == 3, p.stderr
+    assert wait_for(lambda: not processes_with("sleep 98767"), 5), processes_with("sleep 98767")
+    assert_clean(ws, env)
+
+
+def test_kill_9_of_run_takes_the_agents_children_too(ws, env):
+    script = "setsid sleep 987673 >/dev/null 2>&1 & sleep 987674"
+    p = subprocess.Popen([str(BINARY), "run", "--workspace", str(ws), "--", "sh", "-c", script],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.append(p)
+    assert wait_for(lambda: processes_with("sleep 987673"), 10)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert wait_for(lambda: not processes_with("sleep 98767"), 5), processes_with("sleep 98767")
+    assert wait_for(lambda: not serve_pids(ws), 5)

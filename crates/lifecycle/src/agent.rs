@@ -136,8 +136,21 @@ pub fn agent_command(
             path: PathBuf::new(),
             reason: "no agent command given after `--`".into(),
         })?;
-    let mut cmd = Command::new(program);
-    cmd.args(args);
+    // The agent runs under the containment shim: when it exits, is killed, or the
+    // run ends (even by SIGKILL of `run`), every process it started goes with it.
+    let mut cmd = match ralph_mcp_process::sandbox::shim_exe() {
+        Ok(shim) => {
+            let policy = ralph_mcp_process::sandbox::Policy::contain_only(we_hold_the_terminal());
+            let mut c = Command::new(shim);
+            c.args(ralph_mcp_process::sandbox::shim_args(&policy, argv));
+            c
+        }
+        Err(_) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    };
     cmd.env(ENDPOINT_ENV, &ep.url)
         .env(RUN_ID_ENV, &ep.run_id)
         .env(AGENT_LABEL_SCOPE_ENV, &ep.label_scope);

@@ -15,16 +15,16 @@ pub mod dispatch;
 pub mod http;
 pub mod media_store;
 pub mod metrics;
-pub mod process;
 pub mod progress;
 pub mod registry;
 pub mod resources;
-pub mod sandbox;
 pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod tools;
 pub mod upstream;
 
+pub use ralph_mcp_process::sandbox;
+pub use ralph_mcp_process::spawn as process;
 pub use serve::{ServeError, Server};
 pub use state::ServerConfig;

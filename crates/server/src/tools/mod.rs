@@ -120,6 +120,7 @@ impl ToolContext {
             write,
             network: self.exec.network,
             tmp_parent: Some(std::env::temp_dir()),
+            interactive: false,
         }
     }
 
@@ -135,6 +136,7 @@ impl ToolContext {
             write: Vec::new(),
             network: false,
             tmp_parent: None,
+            interactive: false,
         }
     }
 }

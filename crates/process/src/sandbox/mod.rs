@@ -63,6 +63,25 @@ pub struct Policy {
     pub network: bool,
     /// Where the job's private temp directory is made; `None`: no temp directory.
     pub tmp_parent: Option<PathBuf>,
+    /// An interactive program on a terminal (the agent under `run`): the shim
+    /// ignores the terminal's SIGINT/SIGQUIT, which are the program's to handle.
+    #[serde(default)]
+    pub interactive: bool,
+}
+
+impl Policy {
+    /// Containment only, no Landlock domain: for the agent under `ralph-mcp run`,
+    /// which must keep its own access to the user's files and network.
+    pub fn contain_only(interactive: bool) -> Self {
+        Self {
+            mode: Mode::Off,
+            read: Vec::new(),
+            write: Vec::new(),
+            network: true,
+            tmp_parent: None,
+            interactive,
+        }
+    }
 }
 
 /// System trees a toolchain reads (those that exist are added).

@@ -92,6 +92,11 @@ pub fn main(args: &[String]) -> i32 {
                 all.add(s);
             }
             sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&all), None).map_err(std::io::Error::from)?;
+            // Ignored dispositions survive exec: give the program its defaults back.
+            nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigDfl)
+                .map_err(std::io::Error::from)?;
+            nix::sys::signal::signal(Signal::SIGQUIT, nix::sys::signal::SigHandler::SigDfl)
+                .map_err(std::io::Error::from)?;
             if child_policy.mode != Mode::Off {
                 landlock_rules::enter(&child_policy, child_tmp.as_ref())
                     .map_err(|e| std::io::Error::other(format!("sandbox: {e}")))?;
