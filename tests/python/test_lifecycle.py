@@ -306,3 +306,45 @@ def test_kill_9_of_run_takes_the_agents_children_too(ws, env):
     p.wait()
     assert wait_for(lambda: not processes_with("sleep 98767"), 5), processes_with("sleep 98767")
     assert wait_for(lambda: not serve_pids(ws), 5)
+
+
+def test_ctrl_c_on_the_terminal_is_the_interactive_agents_to_handle(ws, env):
+    """The containment shim between run and the agent leaves the terminal's interrupt to the
+    agent: an agent that traps SIGINT keeps running."""
+    import pty
+    import select
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(str(BINARY), [str(BINARY), "run", "--workspace", str(ws), "--no-auth", "--", "sh", "-c",
+                                "trap 'echo caught' INT; printf 'ready> '; "
+                                "while ! read answer; do :; done; echo got:$answer"], env)
+    out = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal out
+        deadline = time.monotonic() + 20
+        while marker not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    return
+
+    try:
+        read_until(b"ready> ")
+        assert b"ready> " in out, out
+        os.write(master, b"\x03")
+        read_until(b"caught")
+        assert b"caught" in out, out
+        os.write(master, b"hello\n")
+        read_until(b"got:hello")
+        assert b"got:hello" in out, f"the agent did not survive Ctrl-C: {out!r}"
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)

@@ -16,6 +16,22 @@ use nix::unistd::Pid;
 
 use super::{Mode, Policy, landlock_rules};
 
+/// The signals the shim takes through its signalfd (SIGINT only when not interactive).
+const HANDLED: &[Signal] = &[
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGCHLD,
+];
+
+fn signal_set(signals: &[Signal]) -> SigSet {
+    let mut set = SigSet::empty();
+    for s in signals {
+        set.add(*s);
+    }
+    set
+}
+
 /// How long descendants get between SIGTERM and SIGKILL when the job is stopped.
 const GRACE: Duration = Duration::from_millis(1500);
 
@@ -44,15 +60,17 @@ pub fn main(args: &[String]) -> i32 {
     if parent.is_none_or(|p| p.is_init()) {
         return fail("the server is already gone");
     }
-    let mut mask = SigSet::empty();
-    for s in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGCHLD,
-    ] {
-        mask.add(s);
-    }
+    let mask = if policy.interactive {
+        // The terminal's interrupt is the program's to handle, not ours.
+        // SAFETY: setting dispositions to SIG_IGN.
+        unsafe {
+            let _ = nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigIgn);
+            let _ = nix::sys::signal::signal(Signal::SIGQUIT, nix::sys::signal::SigHandler::SigIgn);
+        }
+        signal_set(&[Signal::SIGTERM, Signal::SIGHUP, Signal::SIGCHLD])
+    } else {
+        signal_set(HANDLED)
+    };
     if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).is_err() {
         return fail("cannot block signals");
     }
@@ -82,16 +100,8 @@ pub fn main(args: &[String]) -> i32 {
     // SAFETY: this process is single-threaded, so allocating after fork is sound.
     unsafe {
         cmd.pre_exec(move || {
-            let mut all = SigSet::empty();
-            for s in [
-                Signal::SIGTERM,
-                Signal::SIGINT,
-                Signal::SIGHUP,
-                Signal::SIGCHLD,
-            ] {
-                all.add(s);
-            }
-            sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&all), None).map_err(std::io::Error::from)?;
+            sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&signal_set(HANDLED)), None)
+                .map_err(std::io::Error::from)?;
             // Ignored dispositions survive exec: give the program its defaults back.
             nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigDfl)
                 .map_err(std::io::Error::from)?;
@@ -284,11 +294,7 @@ fn exit_like(status: ExitStatus) -> i32 {
         return code;
     }
     if let Some(sig) = status.signal() {
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGTERM);
-        mask.add(Signal::SIGINT);
-        mask.add(Signal::SIGHUP);
-        let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+        let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&signal_set(HANDLED)), None);
         if let Ok(s) = Signal::try_from(sig) {
             // SAFETY: resetting to the default action before re-raising.
             unsafe {
