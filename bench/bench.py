@@ -589,6 +589,44 @@ def proxied_call() -> None:
                     "2025-11-25 (the version ralph-mcp's rmcp client negotiates upstream)")
 
 
+def exec_sandbox_cost() -> None:
+    """`exec true` through ralph-mcp with the Landlock sandbox, with `[exec] sandbox = "off"`
+    (containment shim only), against fork+exec of `/bin/true` from Python."""
+    count = n(200, 30)
+    results = {}
+    for mode in ("best-effort", "off"):
+        ws = make_workspace(f"exec-{mode}")
+        (ws / ".agent").mkdir(exist_ok=True)
+        (ws / ".agent" / "mcp.toml").write_text(f'[exec]\nsandbox = "{mode}"\n')
+        port = free_port()
+        p = spawn_ours(ws, port)
+        url = f"http://127.0.0.1:{port}/mcp"
+        try:
+            wait_ready(url)
+            h = handshake(url)
+            ms: list[float] = []
+            for _ in range(count):
+                res = call(url, h, "tools/call", {"name": "exec", "arguments": {"command": ["true"]}}, timing=ms)
+                if json.loads(res["content"][0]["text"]).get("exit_code") != 0:
+                    raise RuntimeError(f"exec true failed: {res}")
+            results[mode] = ms
+        finally:
+            stop(p)
+    floor = []
+    for _ in range(count):
+        t = time.perf_counter()
+        subprocess.run(["/bin/true"], check=True)
+        floor.append((time.perf_counter() - t) * 1000)
+    on, off = statistics.median(results["best-effort"]), statistics.median(results["off"])
+    figures["exec_sandbox_ms"] = on - off
+    rows.append(("`exec true`, Landlock sandbox on (per call)", stats(results["best-effort"]),
+                 f"sandbox off (containment shim only): {stats(results['off'])}<br>fork+exec `/bin/true` from Python: {stats(floor)}",
+                 f"sandbox costs +{on - off:.2f} ms median per call"))
+    commands.append(f"exec sandbox: {count} sequential `tools/call exec [\"true\"]` (every reply checked) against a "
+                    "server with `[exec] sandbox = \"best-effort\"` and one with `\"off\"`, same run; floor: "
+                    "Python `subprocess.run(['/bin/true'])`")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -664,7 +702,7 @@ def main() -> None:
         notes.append("The Python original could not be set up (see bench/run's output); only ralph-mcp and the "
                      "floors were measured.")
     steps = [cold_start, crash_outage, hung_recovery, healthy_probe, load_and_rss, grep_bench, many_sessions,
-             proxied_call]
+             proxied_call, exec_sandbox_cost]
     only = set(sys.argv[1:])
     try:
         for step in steps:
