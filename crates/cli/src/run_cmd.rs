@@ -9,7 +9,7 @@ use clap::Args;
 use ralph_mcp_lifecycle::agent::{
     AgentEndpoint, AgentFiles, AgentKind, AgentProcess, agent_command,
 };
-use ralph_mcp_lifecycle::{ServerOptions, Supervisor, start_server};
+use ralph_mcp_lifecycle::{ServerOptions, start_server};
 use ralph_mcp_session::session::{SessionPayload, SessionSource};
 use ralph_mcp_session::{CapabilitySet, Session, default_grants};
 use tokio::signal::unix::{SignalKind, signal};
@@ -166,8 +166,15 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             return Ok(signalled.unwrap_or(EXIT_START_FAILED));
         }
     };
+    let mut supervisor = match bridge.supervise() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ralph-mcp run: {e}");
+            return Ok(EXIT_START_FAILED);
+        }
+    };
     if let Some(code) = signalled {
-        bridge.shutdown().await;
+        supervisor.shutdown().await;
         return Ok(code);
     }
     let endpoint = AgentEndpoint {
@@ -177,13 +184,11 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         label_scope: format!("ralph-mcp-run-{run_id}"),
     };
     let mut files = AgentFiles::default();
-    let mut supervisor = Supervisor::spawn(bridge.clone());
     let cmd = match agent_command(args.agent, &args.command, &endpoint, &mut files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ralph-mcp run: {e}");
-            supervisor.stop().await;
-            bridge.shutdown().await;
+            supervisor.shutdown().await;
             return Ok(EXIT_AGENT_NOT_STARTED);
         }
     };
@@ -194,8 +199,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
                 "ralph-mcp run: cannot start agent `{}`: {e}",
                 args.command[0]
             );
-            supervisor.stop().await;
-            bridge.shutdown().await;
+            supervisor.shutdown().await;
             return Ok(EXIT_AGENT_NOT_STARTED);
         }
     };
@@ -212,7 +216,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             agent.stop(grace).await;
             eprintln!(
                 "ralph-mcp run: supervision failed after {} restart(s): {}",
-                bridge.restart_count(),
+                supervisor.restart_count(),
                 err.to_string().lines().next().unwrap_or_default()
             );
             EXIT_SUPERVISION_FAILED
@@ -220,8 +224,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         _ = term.recv() => { agent.stop(grace).await; 143 }
         _ = int.recv() => { agent.stop(grace).await; 130 }
     };
-    supervisor.stop().await;
-    let report = bridge.shutdown().await;
+    let report = supervisor.shutdown().await;
     for kept in report.kept_session_files {
         eprintln!(
             "ralph-mcp run: kept session file {} because the server could not be reaped",

@@ -189,6 +189,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(server.run())?;
+    let result = rt.block_on(server.run());
+    // A tool call still stuck in a blocking syscall must not hold the exit: the
+    // drain ceiling has passed, so the process ends now.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    result?;
     Ok(())
 }

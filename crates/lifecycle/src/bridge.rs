@@ -1,37 +1,20 @@
-//! The restart-aware bridge: owns the listener (so the endpoint never moves),
-//! the current server incarnation, the restart budget, and shutdown.
+//! The bridge: owns the listener (so the endpoint never moves) and knows how to
+//! start a server on it and prove it ready ([`Spawner`]); the [`Supervisor`]
+//! owns the running server, its restarts and its shutdown.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use ralph_mcp_process::RestartPolicy;
 use ralph_mcp_session::Session;
-use tokio::sync::Mutex;
 
 use crate::client::{self, ClientError};
 use crate::error::LifecycleError;
 use crate::incarnation::{Incarnation, log_tail, sweep_stale_session_files};
 use crate::options::ServerOptions;
-
-/// A crash this soon after start counts as a quick crash and backs off.
-const QUICK_CRASH: Duration = Duration::from_secs(2);
-/// Cap on the back-off between quick crashes.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-struct State {
-    current: Option<Incarnation>,
-    quick_crashes: u32,
-    shut_down: bool,
-}
-
-/// What shutdown did.
-#[derive(Debug, Default)]
-pub struct ShutdownReport {
-    /// Session files kept because the reap could not be proven.
-    pub kept_session_files: Vec<PathBuf>,
-}
+use crate::supervisor::{Served, Spawner, Supervisor};
 
 /// A supervised server on a fixed endpoint.
 pub struct Bridge {
@@ -41,8 +24,8 @@ pub struct Bridge {
     session: Session,
     workspace: PathBuf,
     options: ServerOptions,
-    state: Mutex<State>,
-    restarts: AtomicU32,
+    /// The first server, proven ready, until a supervisor takes it.
+    first: std::sync::Mutex<Option<Incarnation>>,
 }
 
 /// Binds 127.0.0.1, spawns the first server and preflights it.
@@ -64,18 +47,10 @@ pub async fn start_server(
         session,
         workspace,
         options,
-        state: Mutex::new(State {
-            current: None,
-            quick_crashes: 0,
-            shut_down: false,
-        }),
-        restarts: AtomicU32::new(0),
+        first: std::sync::Mutex::new(None),
     });
-    {
-        let mut state = bridge.state.lock().await;
-        let inc = bridge.spawn_ready().await?;
-        state.current = Some(inc);
-    }
+    let first = bridge.spawn_ready().await?;
+    *bridge.first.lock().unwrap_or_else(|p| p.into_inner()) = Some(first);
     Ok(bridge)
 }
 
@@ -122,31 +97,20 @@ impl Bridge {
         self.addr
     }
 
-    /// Restarts performed so far.
-    pub fn restart_count(&self) -> u32 {
-        self.restarts.load(Ordering::Relaxed)
-    }
-
     /// The options in force.
     pub fn options(&self) -> &ServerOptions {
         &self.options
     }
 
-    /// The current server's pid, if one is running.
-    pub async fn server_pid(&self) -> Option<u32> {
-        self.state.lock().await.current.as_ref().map(|i| i.pid)
-    }
-
-    /// A receiver that fires when the current incarnation exits.
-    pub(crate) async fn exit_watch(
-        &self,
-    ) -> Option<tokio::sync::watch::Receiver<Option<std::process::ExitStatus>>> {
-        self.state
+    /// Starts supervising the first server (see [`start_server`]).
+    pub fn supervise(self: &Arc<Self>) -> Result<Supervisor, LifecycleError> {
+        let first = self
+            .first
             .lock()
-            .await
-            .current
-            .as_ref()
-            .map(|i| i.exited.clone())
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or(LifecycleError::ShutDown)?;
+        Ok(Supervisor::spawn(self.clone(), first))
     }
 
     /// One isolated probe of the endpoint.
@@ -214,100 +178,54 @@ impl Bridge {
             }
         }
     }
+}
 
-    /// Replaces the current server with a fresh, preflighted one. Serialised with
-    /// shutdown: after shutdown it does nothing.
-    pub async fn restart(&self, reason: &str) -> Result<(), LifecycleError> {
-        let mut state = self.state.lock().await;
-        if state.shut_down {
-            return Err(LifecycleError::ShutDown);
-        }
-        let mut reason = reason.to_owned();
-        loop {
-            let used = self.restarts.load(Ordering::Relaxed);
-            if used >= self.options.max_restarts {
-                return Err(LifecycleError::BudgetExhausted {
-                    reason,
-                    restart_count: used,
-                    max_restarts: self.options.max_restarts,
-                });
-            }
-            if let Some(mut old) = state.current.take() {
-                let quick = old.started.elapsed() < QUICK_CRASH;
-                // A server being replaced is dead or hung: no long drain for it.
-                let grace = self.options.shutdown_grace.min(Duration::from_millis(250));
-                if let Some(kept) = old.stop(grace).await {
-                    tracing::warn!(file = %kept.display(), "kept a session file: the old server could not be reaped");
-                }
-                state.quick_crashes = if quick { state.quick_crashes + 1 } else { 0 };
-            } else {
-                state.quick_crashes += 1;
-            }
-            // The first restart is immediate; repeated quick crashes back off.
-            if state.quick_crashes > 1 {
-                let exp = (state.quick_crashes - 2).min(16);
-                let delay = (Duration::from_millis(50) * 2u32.pow(exp)).min(MAX_BACKOFF);
-                tokio::time::sleep(delay).await;
-            }
-            self.restarts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                restart = self.restart_count(),
-                max = self.options.max_restarts,
-                %reason,
-                endpoint = %self.endpoint,
-                "restarting MCP server"
-            );
-            match self.spawn_ready().await {
-                Ok(inc) => {
-                    state.current = Some(inc);
-                    return Ok(());
-                }
-                Err(e) => {
-                    reason = format!("failed to restart ({e})");
-                    state.quick_crashes += 1;
-                }
-            }
-        }
+impl Served for Incarnation {
+    fn started(&self) -> std::time::Instant {
+        self.started
     }
 
-    /// Checks the server: restarts it when it has exited or fails a probe.
-    /// Returns true when a restart happened.
-    pub async fn check_health_and_restart_if_needed(&self) -> Result<bool, LifecycleError> {
-        let exited = {
-            let state = self.state.lock().await;
-            if state.shut_down {
-                return Err(LifecycleError::ShutDown);
-            }
-            match &state.current {
-                Some(inc) => inc.exit_status(),
-                None => None,
-            }
-        };
-        if let Some(status) = exited {
-            self.restart(&format!("exited ({status})")).await?;
-            return Ok(true);
-        }
-        match self.probe().await {
-            Ok(_) => Ok(false),
-            Err(e) => {
-                self.restart(&format!("failed a probe ({e})")).await?;
-                Ok(true)
-            }
-        }
+    fn exit_watch(&self) -> tokio::sync::watch::Receiver<Option<std::process::ExitStatus>> {
+        self.exited.clone()
     }
 
-    /// Stops the server (SIGTERM, grace, SIGKILL, reap) and deletes its session
-    /// file once the reap is proven. Later restarts do nothing.
-    pub async fn shutdown(&self) -> ShutdownReport {
-        let mut state = self.state.lock().await;
-        state.shut_down = true;
-        let mut report = ShutdownReport::default();
-        if let Some(mut inc) = state.current.take()
-            && let Some(kept) = inc.stop(self.options.shutdown_grace).await
-        {
-            tracing::warn!(file = %kept.display(), "kept the session file: the server could not be reaped");
-            report.kept_session_files.push(kept);
-        }
-        report
+    async fn stop(&mut self, grace: Duration) -> Option<PathBuf> {
+        Incarnation::stop(self, grace).await
+    }
+}
+
+impl Spawner for Bridge {
+    type Server = Incarnation;
+
+    async fn start(&self) -> Result<Incarnation, LifecycleError> {
+        self.spawn_ready().await
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        Bridge::probe(self)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn policy(&self) -> RestartPolicy {
+        self.options.restart_policy()
+    }
+
+    fn interval(&self) -> Duration {
+        self.options.supervision_interval
+    }
+
+    fn failed_probes_before_restart(&self) -> u32 {
+        self.options.failed_probes_before_restart
+    }
+
+    fn replace_grace(&self) -> Duration {
+        // A server being replaced is dead or hung: no long drain for it.
+        self.options.shutdown_grace.min(Duration::from_millis(250))
+    }
+
+    fn shutdown_grace(&self) -> Duration {
+        self.options.shutdown_grace
     }
 }

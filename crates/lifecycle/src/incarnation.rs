@@ -205,6 +205,19 @@ impl Incarnation {
     }
 }
 
+impl Drop for Incarnation {
+    /// An incarnation dropped without [`Incarnation::stop`] (a preflight
+    /// interrupted by shutdown) is killed with its group, and its session file
+    /// removed at once: the server read it at start and can never run again.
+    fn drop(&mut self) {
+        let Some(path) = self.session_file.take() else {
+            return;
+        };
+        let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Asks the kernel to SIGKILL this process when its parent dies, and exits at
 /// once if the parent is already gone. Call only between fork and exec.
 pub fn die_with_parent(parent: u32) -> std::io::Result<()> {

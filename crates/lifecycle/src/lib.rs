@@ -4,14 +4,13 @@
 //!
 //! ```no_run
 //! # async fn demo(session: ralph_mcp_session::Session) -> Result<(), ralph_mcp_lifecycle::LifecycleError> {
-//! use ralph_mcp_lifecycle::{ServerOptions, Supervisor, start_server};
+//! use ralph_mcp_lifecycle::{ServerOptions, start_server};
 //! let options = ServerOptions::from_env(std::env::current_exe().unwrap());
 //! let bridge = start_server(session, std::path::Path::new("."), options).await?;
 //! println!("agent endpoint: {}", bridge.endpoint());
-//! let supervisor = Supervisor::spawn(bridge.clone());
+//! let supervisor = bridge.supervise()?;
 //! // … run the agent …
-//! supervisor.stop().await;
-//! bridge.shutdown().await;
+//! let report = supervisor.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
@@ -25,7 +24,7 @@ pub mod incarnation;
 pub mod options;
 pub mod supervisor;
 
-pub use bridge::{Bridge, ShutdownReport, start_server};
+pub use bridge::{Bridge, start_server};
 pub use error::LifecycleError;
 pub use options::ServerOptions;
-pub use supervisor::Supervisor;
+pub use supervisor::{RestartReason, ShutdownReport, Supervisor};

@@ -37,6 +37,11 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
+    /// The restart policy: the default one, with `max_restarts` as its budget.
+    pub fn restart_policy(&self) -> ralph_mcp_process::RestartPolicy {
+        ralph_mcp_process::RestartPolicy::DEFAULT.with_budget(self.max_restarts)
+    }
+
     /// Defaults, with timeouts read from the environment (invalid values warn
     /// and fall back).
     pub fn from_env(binary: PathBuf) -> Self {

@@ -423,39 +423,38 @@ async fn call_tool(state: &Arc<AppState>, headers: &HeaderMap, id: &str, params:
     let id = id.to_owned();
     tokio::spawn(async move {
         let _permit = _permit;
-        let Lookup::Found(target) = state.registry.lookup(&name) else {
-            return;
+        // run_call answers with JSON only; anything else would be a bug, and the
+        // client still gets an answer instead of a stream that just ends.
+        let body = match run_call(&state, target, args, Some(sink), started, &id).await {
+            Reply::Json { body, .. } => body,
+            _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
         };
-        if let Reply::Json { body, .. } =
-            run_call(&state, target, args, Some(sink), started, &id).await
-        {
-            let _ = tx
-                .send(progress::Event {
-                    json: body,
-                    last: true,
-                })
-                .await;
-        }
+        let _ = tx
+            .send(progress::Event {
+                json: body,
+                last: true,
+            })
+            .await;
     });
     Reply::Stream(rx)
 }
 
 async fn run_call(
     state: &AppState,
-    target: crate::registry::Target<'_>,
+    target: crate::registry::Target,
     args: Value,
     sink: Option<ProgressSink>,
     started: Instant,
     id: &str,
 ) -> Reply {
     let metric_name = target.metric_name();
-    state.metrics.in_flight.inc();
+    // Counted while this future lives, however it ends (answered, cancelled, dropped).
+    let _in_flight = state.metrics.in_flight_guard();
     let (_registered, abort) = state.calls.register(id);
     let call = futures_util::future::Abortable::new(state.registry.call(target, args, sink), abort);
     let result = match call.await {
         Ok(result) => result,
         Err(_) => {
-            state.metrics.in_flight.dec();
             state
                 .metrics
                 .tool_call(&metric_name, "cancelled", started.elapsed());
@@ -467,7 +466,6 @@ async fn run_call(
             );
         }
     };
-    state.metrics.in_flight.dec();
     let outcome = if result.is_error == Some(true) {
         "error"
     } else {

@@ -104,6 +104,12 @@ impl Metrics {
         }
     }
 
+    /// Counts one tool call in flight until the guard drops.
+    pub fn in_flight_guard(&self) -> InFlightGuard {
+        self.in_flight.inc();
+        InFlightGuard(self.in_flight.clone())
+    }
+
     /// Counts one request.
     pub fn request(&self, method: &str) {
         self.requests
@@ -157,5 +163,15 @@ impl Metrics {
             self.activity_total(),
             self.last_call_unix_ms()
         )
+    }
+}
+
+/// Decrements the in-flight gauge when dropped, so a call that is cancelled or
+/// dropped mid-way never leaves the gauge high.
+pub struct InFlightGuard(Gauge);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -13,25 +13,25 @@ use crate::upstream::{Upstream, Upstreams};
 use ralph_mcp_session::capability::{Capability, Requirement};
 
 /// What `tools/call` found under a name.
-pub enum Lookup<'a> {
+pub enum Lookup {
     /// No such tool, under either name.
     Unknown,
     /// The tool exists but this session may not call it.
     Refused(ToolError),
     /// Callable.
-    Found(Target<'a>),
+    Found(Target),
 }
 
 /// What a callable name leads to.
 #[derive(Clone)]
-pub enum Target<'a> {
-    /// A built-in tool.
-    Builtin(&'a ToolDef),
+pub enum Target {
+    /// A built-in tool (a cheap clone of its catalog row).
+    Builtin(ToolDef),
     /// A tool of an upstream server, under its own name there.
     Upstream(Arc<Upstream>, String),
 }
 
-impl Target<'_> {
+impl Target {
     /// The name used for metrics.
     pub fn metric_name(&self) -> String {
         match self {
@@ -156,7 +156,7 @@ impl Registry {
     }
 
     /// Finds a tool by raw name or `mcp__ralph__` alias and applies the gate.
-    pub fn lookup(&self, name: &str) -> Lookup<'_> {
+    pub fn lookup(&self, name: &str) -> Lookup {
         let canonical = canonical_tool_name(name);
         if canonical.starts_with(crate::upstream::PREFIX) {
             let Some((up, tool)) = self.upstreams.find(canonical) else {
@@ -182,7 +182,7 @@ impl Registry {
                 drain: self.ctx.session.payload.drain.clone(),
             });
         }
-        Lookup::Found(Target::Builtin(tool))
+        Lookup::Found(Target::Builtin(tool.clone()))
     }
 
     /// Runs a tool that passed the gate. Every failure, including a panic inside
@@ -190,7 +190,7 @@ impl Registry {
     /// `progress` becomes the handler's [`ProgressSink::current`].
     pub async fn call(
         &self,
-        target: Target<'_>,
+        target: Target,
         args: serde_json::Value,
         progress: Option<ProgressSink>,
     ) -> CallToolResult {

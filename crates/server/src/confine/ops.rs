@@ -288,8 +288,10 @@ fn remove_contents(dir: BorrowedFd<'_>, depth: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// The names in a directory (without `.` and `..`), read through its fd.
-pub fn read_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+/// The names and types in a directory (without `.` and `..`), read through its fd;
+/// a type the directory entry does not carry is asked of `fstatat` without
+/// following a link.
+pub fn read_entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(OsString, FileType)>> {
     let mut out = Vec::new();
     for entry in rustix::fs::Dir::read_from(dir)? {
         let entry = entry?;
@@ -297,9 +299,21 @@ pub fn read_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
         if name == b"." || name == b".." {
             continue;
         }
-        out.push(OsStr::from_bytes(name).to_owned());
+        let name = OsStr::from_bytes(name).to_owned();
+        let mut kind = entry.file_type();
+        if kind == FileType::Unknown
+            && let Ok(st) = rustix::fs::statat(dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+        {
+            kind = FileType::from_raw_mode(st.st_mode);
+        }
+        out.push((name, kind));
     }
     Ok(out)
+}
+
+/// The names in a directory (without `.` and `..`), read through its fd.
+pub fn read_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    Ok(read_entries(dir)?.into_iter().map(|(n, _)| n).collect())
 }
 
 /// Removes this server's temp files older than `max_age` beneath `dir`,

@@ -5,10 +5,9 @@
 //! ignore files read through the same fds. Hidden files are included and `.git`
 //! is always skipped.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -17,6 +16,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::overrides::Override;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use super::ops::read_entries;
 use super::roots::Located;
 
 /// Largest ignore file read.
@@ -135,27 +135,6 @@ fn level_of(dir: BorrowedFd<'_>, dir_abs: &Path, parent_in_repo: bool) -> Level 
     }
 }
 
-/// The names and types in a directory, read through its fd.
-fn entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(OsString, FileType)>> {
-    let mut out = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let name = OsStr::from_bytes(name).to_owned();
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown
-            && let Ok(st) = rustix::fs::statat(dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
-        {
-            kind = FileType::from_raw_mode(st.st_mode);
-        }
-        out.push((name, kind));
-    }
-    Ok(out)
-}
-
 struct Walker<'o, 'v> {
     opts: WalkOptions<'o>,
     levels: Vec<Level>,
@@ -203,7 +182,7 @@ impl Walker<'_, '_> {
 
     /// Walks `dir`; returns false when the visitor stopped the walk.
     fn dir(&mut self, dir: BorrowedFd<'_>, abs: &Path, rel: &Path, depth: usize) -> bool {
-        let Ok(mut list) = entries(dir) else {
+        let Ok(mut list) = read_entries(dir) else {
             return true;
         };
         if self.opts.sorted {

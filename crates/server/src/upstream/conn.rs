@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
@@ -21,10 +21,8 @@ use tokio::sync::Notify;
 use super::config::{HeaderSource, Transport, UpstreamSpec};
 use crate::progress::ProgressSink;
 
-/// Restarts allowed per upstream.
-pub const MAX_RESTARTS: u32 = 20;
-/// Cap on the back-off between reconnects.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How upstreams are restarted.
+pub const RESTART: ralph_mcp_process::RestartPolicy = ralph_mcp_process::RestartPolicy::DEFAULT;
 
 /// Where an upstream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,22 +217,18 @@ impl Upstream {
                 .restarts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
-            if used > MAX_RESTARTS {
-                let why = format!("gave up after {MAX_RESTARTS} restarts");
+            if used > RESTART.budget {
+                let why = format!("gave up after {} restarts", RESTART.budget);
                 self.set_state(State::Failed(why));
                 self.set_tools(Vec::new());
                 return;
             }
-            quick_crashes = if started.elapsed() < Duration::from_secs(2) {
+            quick_crashes = if RESTART.is_quick(started.elapsed()) {
                 quick_crashes + 1
             } else {
                 0
             };
-            if quick_crashes > 1 {
-                let exp = (quick_crashes - 2).min(16);
-                tokio::time::sleep((Duration::from_millis(50) * 2u32.pow(exp)).min(MAX_BACKOFF))
-                    .await;
-            }
+            tokio::time::sleep(RESTART.delay(quick_crashes)).await;
             self.set_state(State::Connecting);
         }
     }
