@@ -211,7 +211,12 @@ def test_a_gitfile_pointing_outside_is_refused(tmp_path, workspace):
     srv = start_server(workspace, capabilities=ALL_CAPS)
     try:
         res = call(srv, "write_file", {"path": ".git", "content": f"gitdir: {other}/.git\n"})
-        assert not res.is_error
+        assert res.is_error and "git's own directory" in text_of(res)
+        for path in [".git/config", ".git/hooks/pre-commit"]:
+            res = call(srv, "write_file", {"path": path, "content": "x"})
+            assert res.is_error, path
+        # A gitfile that got there another way is still refused when git runs.
+        (workspace / ".git").write_text(f"gitdir: {other}/.git\n")
         res = call(srv, "git_show", {"ref": "HEAD:f.txt"})
         assert res.is_error and "OTHER-REPO-SECRET" not in text_of(res) and "outside" in text_of(res)
     finally:

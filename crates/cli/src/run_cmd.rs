@@ -208,7 +208,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     let code = tokio::select! {
         status = agent.wait() => {
             match status {
-                Ok(s) => s.code().map(|c| c as u8).unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0) as u8),
+                Ok(s) => s.code().map_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0) as u8, |c| c as u8),
                 Err(_) => 1,
             }
         }

@@ -102,22 +102,6 @@ fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// The configured upstreams for the banner, `-` when none.
-fn upstream_names(state: &ralph_mcp_server::state::AppState) -> String {
-    let names: Vec<String> = state
-        .registry
-        .upstreams()
-        .states()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    if names.is_empty() {
-        "-".into()
-    } else {
-        names.join(",")
-    }
-}
-
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
     let mut session = match Session::from_env_with(|k| std::env::var(k).ok())? {
@@ -166,22 +150,22 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let caps = session.capabilities.len();
     let session_id = session.payload.session_id.clone();
     let server = Server::new(session, &workspace, config, listener)?;
-    let state = server.state().clone();
+    let summary = server.summary();
     eprintln!(
         "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         workspace.display(),
-        state.registry.visible_names().len(),
-        if state.config.auth_token.is_some() {
-            "bearer"
-        } else {
-            "off"
-        },
-        state.config.max_in_flight,
-        state.config.max_body_bytes,
+        summary.tools,
+        if summary.auth { "bearer" } else { "off" },
+        summary.max_in_flight,
+        summary.max_body_bytes,
         args.agent_transport.as_deref().unwrap_or("unknown"),
-        upstream_names(&state),
+        if summary.upstreams.is_empty() {
+            "-".to_owned()
+        } else {
+            summary.upstreams.join(",")
+        },
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -192,7 +176,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let result = rt.block_on(server.run());
     // A tool call still stuck in a blocking syscall must not hold the exit: the
     // drain ceiling has passed, so the process ends now.
-    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    rt.shutdown_timeout(Duration::from_millis(200));
     result?;
     Ok(())
 }

@@ -50,7 +50,10 @@ pub async fn start_server(
         first: std::sync::Mutex::new(None),
     });
     let first = bridge.spawn_ready().await?;
-    *bridge.first.lock().unwrap_or_else(|p| p.into_inner()) = Some(first);
+    *bridge
+        .first
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(first);
     Ok(bridge)
 }
 
@@ -107,7 +110,7 @@ impl Bridge {
         let first = self
             .first
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
             .ok_or(LifecycleError::ShutDown)?;
         Ok(Supervisor::spawn(self.clone(), first))

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::error::LifecycleError;
 use crate::options::ServerOptions;
+pub use ralph_mcp_process::spawn::die_with_parent;
 
 /// Prefix of session files under `$TMPDIR`.
 pub const SESSION_FILE_PREFIX: &str = "ralph-mcp-session-";
@@ -37,7 +38,11 @@ pub struct Incarnation {
 
 /// `<workspace>/.agent/tmp/mcp-server.log`.
 pub fn server_log_path(workspace: &Path) -> PathBuf {
-    workspace.join(".agent").join("tmp").join("mcp-server.log")
+    use ralph_mcp_session::names::agent_paths;
+    workspace
+        .join(agent_paths::DIR)
+        .join(agent_paths::TMP)
+        .join(agent_paths::SERVER_LOG_FILE)
 }
 
 /// Writes the session as `$TMPDIR/ralph-mcp-session-<pid>-XXXX.json`, mode 0600.
@@ -218,21 +223,6 @@ impl Drop for Incarnation {
     }
 }
 
-/// Asks the kernel to SIGKILL this process when its parent dies, and exits at
-/// once if the parent is already gone. Call only between fork and exec.
-pub fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: prctl and getppid are async-signal-safe.
-    unsafe {
-        if nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if nix::libc::getppid() as u32 != parent {
-            nix::libc::_exit(1);
-        }
-    }
-    Ok(())
-}
-
 fn exit_status_unknown() -> ExitStatus {
     use std::os::unix::process::ExitStatusExt;
     ExitStatus::from_raw(0xff00)
@@ -244,7 +234,7 @@ pub fn log_tail(workspace: &Path, max: u64) -> String {
     let Ok(mut f) = std::fs::File::open(&path) else {
         return String::new();
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = f.metadata().map_or(0, |m| m.len());
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
     let mut buf = Vec::new();
     let _ = f.read_to_end(&mut buf);

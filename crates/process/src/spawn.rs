@@ -228,3 +228,18 @@ pub async fn bounded_join<T: Default + Send + 'static>(task: tokio::task::JoinHa
         }
     }
 }
+
+/// Asks the kernel to SIGKILL this process when its parent dies, and exits at
+/// once if the parent is already gone. Call only between fork and exec.
+pub fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
+}

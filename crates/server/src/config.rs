@@ -70,11 +70,13 @@ pub struct McpConfig {
     /// `[mcp_servers.*]`: upstream servers, kept as written.
     #[serde(default)]
     pub mcp_servers: toml::Table,
-    /// Ralph's `[web_search]`, accepted and not used.
+    /// Ralph's `[web_search]`, accepted (so Ralph's files parse) and not used.
     #[serde(default)]
+    #[allow(dead_code)]
     pub web_search: Option<toml::Table>,
-    /// Ralph's `[web_visit]`, accepted and not used.
+    /// Ralph's `[web_visit]`, accepted (so Ralph's files parse) and not used.
     #[serde(default)]
+    #[allow(dead_code)]
     pub web_visit: Option<toml::Table>,
 }
 
@@ -91,14 +93,22 @@ pub struct ConfigError {
 impl McpConfig {
     /// Where the file lives for `workspace`.
     pub fn path_in(workspace: &Path) -> PathBuf {
-        workspace.join(".agent").join("mcp.toml")
+        workspace
+            .join(ralph_mcp_session::names::agent_paths::DIR)
+            .join(ralph_mcp_session::names::agent_paths::CONFIG_FILE)
     }
 
     /// Reads the workspace's file; a missing file is the default configuration.
     pub fn load(workspace: &Path) -> Result<Self, ConfigError> {
         let path = Self::path_in(workspace);
         let read = crate::confine::AgentDir::new(workspace)
-            .and_then(|agent| agent.read("", "mcp.toml", 4 * 1024 * 1024))
+            .and_then(|agent| {
+                agent.read(
+                    "",
+                    ralph_mcp_session::names::agent_paths::CONFIG_FILE,
+                    4 * 1024 * 1024,
+                )
+            })
             .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other));
         match read {
             Ok(text) => Self::parse(&text).map_err(|message| ConfigError { path, message }),

@@ -13,83 +13,8 @@ use serde_json::{Map, Value};
 use crate::progress::{self, ProgressSink};
 use crate::registry::Lookup;
 use crate::resources;
+use crate::rpc::{Reply, code, err, error_body, error_with_data, ok};
 use crate::state::{AppState, LOG_LEVELS};
-
-/// JSON-RPC error codes used here.
-pub mod code {
-    /// Invalid JSON.
-    pub const PARSE_ERROR: i64 = -32700;
-    /// Not a valid JSON-RPC request.
-    pub const INVALID_REQUEST: i64 = -32600;
-    /// No such method.
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    /// Bad params (including unknown tools).
-    pub const INVALID_PARAMS: i64 = -32602;
-    /// The client cancelled the request.
-    pub const REQUEST_CANCELLED: i64 = -32800;
-    /// Internal error.
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// No such resource (MCP).
-    pub const RESOURCE_NOT_FOUND: i64 = -32002;
-    /// Server-defined: saturated, unauthorized, unknown session.
-    pub const SERVER_ERROR: i64 = -32001;
-}
-
-/// What to send back.
-pub enum Reply {
-    /// A JSON body.
-    Json {
-        /// HTTP status.
-        status: StatusCode,
-        /// The serialised JSON-RPC message.
-        body: String,
-        /// Attach `Mcp-Session-Id` (initialize).
-        with_session: bool,
-    },
-    /// 202 for notifications and client responses.
-    Accepted,
-    /// An SSE stream: each item is one JSON-RPC message; the last is the response.
-    Stream(tokio::sync::mpsc::Receiver<progress::Event>),
-}
-
-/// Serialises a JSON-RPC error; `id` is already JSON (`null`, a number, a quoted string).
-pub fn error_body(id: &str, code: i64, message: &str) -> String {
-    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg}}}}}"#)
-}
-
-fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
-    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
-    format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
-    )
-}
-
-fn result_body(id: &str, result: &str) -> String {
-    let mut s = String::with_capacity(result.len() + id.len() + 32);
-    s.push_str(r#"{"jsonrpc":"2.0","id":"#);
-    s.push_str(id);
-    s.push_str(r#","result":"#);
-    s.push_str(result);
-    s.push('}');
-    s
-}
-
-fn err(status: StatusCode, id: &str, code: i64, message: &str) -> Reply {
-    Reply::Json {
-        status,
-        body: error_body(id, code, message),
-        with_session: false,
-    }
-}
-
-fn ok(id: &str, result: &str, with_session: bool) -> Reply {
-    Reply::Json {
-        status: StatusCode::OK,
-        body: result_body(id, result),
-        with_session,
-    }
-}
 
 /// Versions we answer `initialize` with: every known version that still has
 /// the handshake, back to 2024-11-05.
@@ -269,7 +194,10 @@ pub fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) ->
             ));
         }
     }
-    match headers.get("mcp-session-id").map(|v| v.as_bytes()) {
+    match headers
+        .get("mcp-session-id")
+        .map(http::HeaderValue::as_bytes)
+    {
         None => Some(err(
             StatusCode::BAD_REQUEST,
             id,
@@ -344,7 +272,7 @@ fn set_level(state: &AppState, id: &str, params: &Value) -> Reply {
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
     headers
-        .get_all(axum::http::header::ACCEPT)
+        .get_all(http::header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"))
@@ -517,7 +445,7 @@ mod tests {
     fn bodies_are_valid_json() {
         let v: Value = serde_json::from_str(&error_body("7", -32600, "a \"quoted\" msg")).unwrap();
         assert_eq!(v["error"]["code"], -32600);
-        let v: Value = serde_json::from_str(&result_body("\"x\"", "{}")).unwrap();
+        let v: Value = serde_json::from_str(&crate::rpc::result_body("\"x\"", "{}")).unwrap();
         assert_eq!(v["id"], "x");
     }
 

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use subtle::ConstantTimeEq;
 
-use crate::dispatch::{self, Reply};
+use crate::dispatch;
 use crate::progress::Event;
+use crate::rpc::{self, Reply};
 use crate::state::AppState;
 
 /// Builds the router with its layers.
@@ -40,7 +41,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// A JSON-RPC error body with an HTTP status.
 pub fn rpc_error_response(status: StatusCode, id: &str, code: i64, message: &str) -> Response {
-    let body = dispatch::error_body(id, code, message);
+    let body = rpc::error_body(id, code, message);
     json_response(status, body, None)
 }
 
@@ -123,8 +124,7 @@ async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: 
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
-            .map(str::trim)
-            .unwrap_or("");
+            .map_or("", str::trim);
         let ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
         if !ok {
             let mut res = rpc_error_response(

@@ -3,28 +3,36 @@
 //!
 //! Data flows `http` (layers: Host/Origin, bearer, body cap) → `dispatch`
 //! (JSON-RPC, session and protocol headers, backpressure) → `registry`
-//! (capability gate) → `tools` (confined by `confine`).
+//! (capability gate) → `tools` (confined by `confine`; commands through
+//! [`ralph_mcp_process`]).
 //!
 //! This crate knows nothing of supervision: it serves one session on a listener
-//! it is handed, and exits on SIGTERM.
+//! it is handed, and exits on SIGTERM. Its surface is [`Server`] (with
+//! [`ServerConfig`] and the [`ServerSummary`] the CLI's banner prints), the
+//! [`secret`] handling of the bearer token, and the sandbox shim re-exported for
+//! the binary's hidden subcommand; everything else is private.
 
-pub mod cancel;
-pub mod config;
-pub mod confine;
-pub mod dispatch;
-pub mod http;
-pub mod media_store;
-pub mod metrics;
-pub mod progress;
-pub mod registry;
-pub mod resources;
+mod cancel;
+mod config;
+mod confine;
+mod dispatch;
+mod http;
+mod media_store;
+mod metrics;
+mod progress;
+mod registry;
+mod resources;
+mod rpc;
 pub mod secret;
-pub mod serve;
-pub mod state;
-pub mod tools;
-pub mod upstream;
+mod serve;
+mod state;
+mod tools;
+mod upstream;
+
+#[cfg(test)]
+mod http_status_tests;
 
 pub use ralph_mcp_process::sandbox;
-pub use ralph_mcp_process::spawn as process;
-pub use serve::{ServeError, Server};
+use ralph_mcp_process::spawn as process;
+pub use serve::{ServeError, Server, ServerSummary};
 pub use state::ServerConfig;

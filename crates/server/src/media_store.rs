@@ -18,7 +18,7 @@ use crate::confine::AgentDir;
 use crate::confine::ops::read_names;
 
 /// Where replayed media lives, below `.agent/`.
-const SUB: &str = "tmp/media";
+const SUB: &str = ralph_mcp_session::names::agent_paths::MEDIA;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -103,8 +103,7 @@ fn id_of(uri: &str) -> Result<&str, StoreError> {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// SHA-256 (hex) and length of what `file` holds, read from offset 0.

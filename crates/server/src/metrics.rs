@@ -134,8 +134,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+            .map_or(0, |d| d.as_millis() as u64);
         self.last_call_unix_ms.store(now, Ordering::Relaxed);
         self.activity_total.fetch_add(1, Ordering::Relaxed);
     }

@@ -141,8 +141,7 @@ impl Registry {
     pub fn list_result_json(&self) -> Arc<str> {
         self.list_json
             .read()
-            .map(|j| j.clone())
-            .unwrap_or_else(|_| Arc::from(r#"{"tools":[]}"#))
+            .map_or_else(|_| Arc::from(r#"{"tools":[]}"#), |j| j.clone())
     }
 
     /// Names of the tools this session sees (without aliases).

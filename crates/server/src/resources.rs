@@ -4,8 +4,8 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::dispatch::code;
 use crate::media_store::{StoreError, URI_PREFIX};
+use crate::rpc::code;
 use crate::state::AppState;
 
 /// The one template: every replay handle.

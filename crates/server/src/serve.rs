@@ -41,6 +41,21 @@ pub struct Server {
     listener: StdListener,
 }
 
+/// What a server serves, for the start-up banner.
+#[derive(Debug, Clone)]
+pub struct ServerSummary {
+    /// Tools this session sees.
+    pub tools: usize,
+    /// A bearer token is required.
+    pub auth: bool,
+    /// Tool calls allowed at once.
+    pub max_in_flight: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Configured upstream servers, by name.
+    pub upstreams: Vec<String>,
+}
+
 impl Server {
     /// Builds the server for `session` over `workspace` on an already-bound listener.
     pub fn new(
@@ -83,9 +98,22 @@ impl Server {
         Ok(Self { state, listener })
     }
 
-    /// Shared state (for the banner).
-    pub fn state(&self) -> &Arc<AppState> {
-        &self.state
+    /// What the start-up banner reports.
+    pub fn summary(&self) -> ServerSummary {
+        let state = &self.state;
+        ServerSummary {
+            tools: state.registry.visible_names().len(),
+            auth: state.config.auth_token.is_some(),
+            max_in_flight: state.config.max_in_flight,
+            max_body_bytes: state.config.max_body_bytes,
+            upstreams: state
+                .registry
+                .upstreams()
+                .states()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+        }
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets in-flight
@@ -133,19 +161,8 @@ impl Server {
     }
 }
 
-/// `<workspace>/.agent/tmp/mcp-activity.json`: tool calls seen (failed ones too)
-/// and the time of the last, so an orchestrator can tell the agent is working.
-pub fn activity_path(state: &AppState) -> std::path::PathBuf {
-    state
-        .registry
-        .context()
-        .roots
-        .workspace()
-        .join(".agent")
-        .join("tmp")
-        .join("mcp-activity.json")
-}
-
+/// Writes `<workspace>/.agent/tmp/mcp-activity.json`: tool calls seen (failed
+/// ones too) and the time of the last.
 fn write_activity(state: &AppState) {
     let session = &state.registry.context().session.payload;
     let record = serde_json::json!({
@@ -156,7 +173,11 @@ fn write_activity(state: &AppState) {
         "last_call_unix_ms": state.metrics.last_call_unix_ms(),
     });
     let agent = &state.registry.context().agent;
-    if let Err(e) = agent.write_atomic("tmp", "mcp-activity.json", record.to_string().as_bytes()) {
+    if let Err(e) = agent.write_atomic(
+        ralph_mcp_session::names::agent_paths::TMP,
+        ralph_mcp_session::names::agent_paths::ACTIVITY_FILE,
+        record.to_string().as_bytes(),
+    ) {
         tracing::debug!(error = %e, "cannot write the activity record");
     }
 }

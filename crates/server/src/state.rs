@@ -111,11 +111,6 @@ impl AppState {
         self.log_level.store(idx, Ordering::Relaxed);
     }
 
-    /// The minimum level of log notifications.
-    pub fn log_level(&self) -> &'static str {
-        LOG_LEVELS[usize::from(self.log_level.load(Ordering::Relaxed)).min(7)]
-    }
-
     /// Marks the server as draining: `/health` answers 503.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);

@@ -23,6 +23,27 @@ pub const SUPERVISION_INTERVAL_ENV: &str = "RALPH_MCP_SUPERVISION_INTERVAL_MS";
 /// Upstream MCP servers as a JSON list.
 pub const UPSTREAM_CONFIG_ENV: &str = "RALPH_UPSTREAM_MCP_CONFIG";
 
+/// Where ralph-mcp keeps its own files inside a workspace, and their names:
+/// the contract with Ralph's pipeline (which reads them) in one place.
+pub mod agent_paths {
+    /// The directory, relative to the workspace.
+    pub const DIR: &str = ".agent";
+    /// Scratch files: logs, the activity record, exec spills, the media store.
+    pub const TMP: &str = "tmp";
+    /// `report_progress` events, one `<run_id>.jsonl` per run.
+    pub const PROGRESS: &str = "progress";
+    /// `declare_complete` records, one `<run_id>.json` per run.
+    pub const COMPLETION: &str = "completion";
+    /// Replayed media, below [`TMP`].
+    pub const MEDIA: &str = "tmp/media";
+    /// The activity record, in [`TMP`].
+    pub const ACTIVITY_FILE: &str = "mcp-activity.json";
+    /// The server's log under `ralph-mcp run`, in [`TMP`].
+    pub const SERVER_LOG_FILE: &str = "mcp-server.log";
+    /// The workspace configuration, directly in [`DIR`].
+    pub const CONFIG_FILE: &str = "mcp.toml";
+}
+
 /// The MCP server name agents know us by.
 pub const SERVER_NAME: &str = "ralph";
 /// Prefix of the Claude-style alias every tool is also listed under.

@@ -57,7 +57,7 @@ pub fn main(args: &[String]) -> i32 {
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
     let parent = rustix::process::getppid();
-    if parent.is_none_or(|p| p.is_init()) {
+    if parent.is_none_or(rustix::process::Pid::is_init) {
         return fail("the server is already gone");
     }
     let mask = if policy.interactive {
@@ -264,7 +264,7 @@ pub fn descendants() -> Vec<i32> {
     let mut seen = HashSet::new();
     let mut todo = vec![me];
     while let Some(p) = todo.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+        for &c in children.get(&p).map_or(&[][..], Vec::as_slice) {
             if seen.insert(c) {
                 out.push(c);
                 todo.push(c);

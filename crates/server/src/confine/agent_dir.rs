@@ -45,7 +45,9 @@ impl AgentDir {
 
     /// The absolute path of `.agent/<sub>` (for messages and hand-offs).
     pub fn path(&self, sub: &str) -> PathBuf {
-        self.workspace.join(".agent").join(sub)
+        self.workspace
+            .join(ralph_mcp_session::names::agent_paths::DIR)
+            .join(sub)
     }
 
     /// Opens `.agent/<sub>` (a `/`-separated relative path of directories), each
@@ -58,7 +60,9 @@ impl AgentDir {
             Mode::empty(),
         )?;
         let mut walked = self.workspace.clone();
-        for name in std::iter::once(".agent").chain(sub.split('/').filter(|s| !s.is_empty())) {
+        for name in std::iter::once(ralph_mcp_session::names::agent_paths::DIR)
+            .chain(sub.split('/').filter(|s| !s.is_empty()))
+        {
             if name == ".." || name == "." {
                 return Err(io::Error::other("`.` and `..` are not allowed here"));
             }
@@ -78,7 +82,7 @@ impl AgentDir {
                         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
-                    if name == ".agent" {
+                    if name == ralph_mcp_session::names::agent_paths::DIR {
                         // Our files never show up in the user's `git status`.
                         let _ = write_atomic_at(
                             open(&cur)?.as_fd(),
@@ -90,11 +94,10 @@ impl AgentDir {
                     }
                     open(&cur)?
                 }
-                Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+                Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
                     let kind =
                         rustix::fs::statat(&cur, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                            .map(|st| FileType::from_raw_mode(st.st_mode))
-                            .unwrap_or(FileType::Unknown);
+                            .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode));
                     return Err(not_a_dir(&walked, kind));
                 }
                 Err(e) => return Err(e.into()),

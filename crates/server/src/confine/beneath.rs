@@ -24,7 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 /// Symlinks followed in one resolution before giving up, as the kernel does.
 const MAX_LINKS: usize = 40;
@@ -50,12 +50,6 @@ fn use_openat2() -> bool {
 /// Which resolver is in use: `"openat2"` or `"fallback"` (for `/health` and tests).
 pub fn resolver_name() -> &'static str {
     if use_openat2() { "openat2" } else { "fallback" }
-}
-
-/// Forces the resolver for this process (tests).
-#[doc(hidden)]
-pub fn force_fallback(on: bool) {
-    OPENAT2.store(if on { 2 } else { 1 }, Ordering::Relaxed);
 }
 
 /// Opens `rel` beneath `root` (whose path is `root_path`, used only to judge
@@ -101,10 +95,8 @@ pub fn open_beneath_via(
             ) {
                 Ok(fd) => return Ok(fd),
                 // A rename raced the lookup; the kernel asks us to try again.
-                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
-                Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM)
-                    if !probe_openat2(root) =>
-                {
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) if !probe_openat2(root) => {
                     OPENAT2.store(2, Ordering::Relaxed);
                     break;
                 }
@@ -194,7 +186,7 @@ fn walk(
                     }
                     return Ok(fd);
                 }
-                Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+                Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
                     let link = rustix::fs::openat(
                         cur,
                         name_ref,
@@ -257,12 +249,6 @@ fn follow(
         splice(todo, target);
     }
     Ok(())
-}
-
-/// `fstatat(fd, "", AT_EMPTY_PATH)`: the type of an open fd.
-pub fn file_type(fd: BorrowedFd<'_>) -> io::Result<FileType> {
-    let st = rustix::fs::statat(fd, "", AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(FileType::from_raw_mode(st.st_mode))
 }
 
 #[cfg(test)]

@@ -19,4 +19,4 @@ pub mod roots;
 pub mod walk;
 
 pub use agent_dir::AgentDir;
-pub use roots::{AllowedRoots, Located, PathError, Root, normalize_lexically};
+pub use roots::{AllowedRoots, Located, PathError, normalize_lexically};

@@ -382,7 +382,9 @@ impl PathLocks {
     }
 
     fn take(&self, i: usize) -> MutexGuard<'_, ()> {
-        self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())
+        self.stripes[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Locks the stripe of `name` in `dir` until the guard drops.

@@ -201,6 +201,7 @@ impl AllowedRoots {
     }
 
     /// Opens `raw` beneath its root with `flags`, mapping failures to [`PathError`].
+    #[cfg(test)]
     pub fn open(&self, raw: &str, flags: OFlags) -> Result<(OwnedFd, Located<'_>), PathError> {
         let located = self.locate(raw)?;
         match located.open(flags, Mode::empty()) {

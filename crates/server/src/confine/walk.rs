@@ -44,10 +44,6 @@ pub struct WalkEntry<'a> {
     pub kind: FileType,
     /// 1 for the start's direct entries.
     pub depth: usize,
-    /// The directory holding the entry, for opening it with `*at` calls.
-    pub dir: BorrowedFd<'a>,
-    /// The entry's name in `dir`.
-    pub name: &'a OsStr,
 }
 
 /// What the visitor wants next.
@@ -55,8 +51,6 @@ pub struct WalkEntry<'a> {
 pub enum Flow {
     /// Go on (descending into a directory).
     Continue,
-    /// Go on, but do not descend into this directory.
-    Skip,
     /// End the walk.
     Stop,
 }
@@ -202,13 +196,9 @@ impl Walker<'_, '_> {
                 rel: &child_rel,
                 kind,
                 depth: depth + 1,
-                dir,
-                name: &name,
             });
-            match flow {
-                Flow::Stop => return false,
-                Flow::Skip => continue,
-                Flow::Continue => {}
+            if flow == Flow::Stop {
+                return false;
             }
             if is_dir && depth + 1 < self.opts.max_depth {
                 // NOFOLLOW: a directory swapped for a link since it was listed is skipped.

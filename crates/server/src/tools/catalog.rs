@@ -12,7 +12,7 @@ use super::{
 };
 
 /// A boxed tool future.
-pub type ToolFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send>>;
+pub type ToolFuture = std::pin::Pin<Box<dyn Future<Output = ToolResult> + Send>>;
 
 /// How a tool runs. Blocking handlers run on tokio's blocking pool so a slow
 /// file system never stalls the protocol; async handlers wait on child processes.

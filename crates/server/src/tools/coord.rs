@@ -17,8 +17,7 @@ pub const COMPLETION_MARKER: &str = "[Completion event emitted to pipeline]";
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A run id safe to use as a file name.
@@ -67,7 +66,7 @@ pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
     let line = format!("{event}\n");
     let name = format!("{}.jsonl", file_key(&ctx.session.payload.run_id));
     ctx.agent
-        .append("progress", &name)
+        .append(ralph_mcp_session::names::agent_paths::PROGRESS, &name)
         // One write of one line: concurrent appends never interleave.
         .and_then(|f| append_line(f, line.as_bytes()))
         .map_err(|e| {
@@ -89,7 +88,10 @@ pub struct CompleteArgs {
 /// durably; fails with `isError` when it cannot, so a completion is never lost.
 pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
     let name = format!("{}.json", file_key(&ctx.session.payload.run_id));
-    let path = ctx.agent.path("completion").join(&name);
+    let path = ctx
+        .agent
+        .path(ralph_mcp_session::names::agent_paths::COMPLETION)
+        .join(&name);
     let record = json!({
         "run_id": ctx.session.payload.run_id,
         "session_id": ctx.session.payload.session_id,
@@ -101,7 +103,7 @@ pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
     });
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
     ctx.agent
-        .write_atomic("completion", &name, &bytes)
+        .write_atomic(ralph_mcp_session::names::agent_paths::COMPLETION, &name, &bytes)
         .map_err(|e| {
             ToolError::failed(format!(
                 "completion was NOT recorded: cannot write {}: {e}; fix the problem and call declare_complete again",

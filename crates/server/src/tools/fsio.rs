@@ -88,6 +88,13 @@ impl ToolContext {
                 "`{raw}` is an allowed root itself; it cannot be replaced, moved or deleted"
             )));
         }
+        if located.rel.components().any(|c| c.as_os_str() == ".git") {
+            // Git's own files (config, hooks, the index) would let a write run
+            // programs the next time git runs; the orchestrator owns the repository.
+            return Err(ToolError::failed(format!(
+                "`{raw}` is inside git's own directory (.git); the workspace tools do not change it. Use git through the orchestrator"
+            )));
+        }
         Ok(located)
     }
 

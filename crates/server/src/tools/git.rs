@@ -208,7 +208,7 @@ pub fn git_env(repo: &Repo) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) 
 }
 
 async fn run_git(ctx: &ToolContext, repo: &Repo, args: Vec<String>, cap: usize) -> ToolResult {
-    let mut full: Vec<String> = GIT_SAFETY.iter().map(|s| s.to_string()).collect();
+    let mut full: Vec<String> = GIT_SAFETY.iter().map(ToString::to_string).collect();
     full.extend(args);
     let (remove, set) = git_env(repo);
     let envs: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

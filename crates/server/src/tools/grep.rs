@@ -154,7 +154,7 @@ impl Sink for FileSink {
     fn context(&mut self, _s: &Searcher, c: &SinkContext<'_>) -> Result<bool, Self::Error> {
         match c.kind() {
             grep_searcher::SinkContextKind::Before => {
-                self.pending_before.push(line_text(c.bytes()))
+                self.pending_before.push(line_text(c.bytes()));
             }
             grep_searcher::SinkContextKind::After => {
                 if let Some(last) = self.matches.last_mut() {
@@ -270,7 +270,7 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
             });
             let next = AtomicUsize::new(0);
             let workers = std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
+                .map_or(2, std::num::NonZero::get)
                 .min(files.len().max(1));
             std::thread::scope(|scope| {
                 for _ in 0..workers {

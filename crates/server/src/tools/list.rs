@@ -163,8 +163,7 @@ pub fn directory_tree(ctx: &ToolContext, args: TreeArgs) -> ToolResult {
         }
         let name = Path::new(&e.rel)
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| e.rel.clone());
+            .map_or_else(|| e.rel.clone(), |n| n.to_string_lossy().into_owned());
         if e.is_dir {
             names.push((name, true));
             stack.push((e.depth, Vec::new()));

@@ -17,9 +17,12 @@ pub struct TrackedFiles {
 }
 
 /// Finds the repository top level that contains `path` (a `.git` dir or file).
-fn repo_toplevel(path: &Path) -> Option<PathBuf> {
+/// The repository holding `path`, looked for no higher than `ceiling` (the
+/// workspace): a parent repository is never consulted.
+fn repo_toplevel(path: &Path, ceiling: &Path) -> Option<PathBuf> {
     path.ancestors()
         .skip(1)
+        .take_while(|dir| dir.starts_with(ceiling))
         .find(|dir| dir.join(".git").exists())
         .map(Path::to_path_buf)
 }
@@ -38,9 +41,19 @@ fn index_mtime(toplevel: &Path) -> Option<SystemTime> {
 }
 
 fn ls_files(toplevel: &Path) -> std::io::Result<HashSet<PathBuf>> {
-    let out = Command::new("git")
+    let mut cmd = Command::new("git");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GIT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
         .args(["-c", "core.quotePath=false", "ls-files", "-z", "--cached"])
         .current_dir(toplevel)
+        .env(
+            "GIT_CEILING_DIRECTORIES",
+            toplevel.parent().unwrap_or(toplevel),
+        )
         .env("GIT_OPTIONAL_LOCKS", "0")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -62,8 +75,8 @@ fn ls_files(toplevel: &Path) -> std::io::Result<HashSet<PathBuf>> {
 impl TrackedFiles {
     /// True when `canonical` (a resolved path) is in its repository's index.
     /// Outside any repository nothing is tracked.
-    pub fn is_tracked(&self, canonical: &Path) -> std::io::Result<bool> {
-        let Some(top) = repo_toplevel(canonical) else {
+    pub fn is_tracked(&self, canonical: &Path, ceiling: &Path) -> std::io::Result<bool> {
+        let Some(top) = repo_toplevel(canonical, ceiling) else {
             return Ok(false);
         };
         let top = std::fs::canonicalize(&top).unwrap_or(top);

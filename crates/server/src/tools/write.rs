@@ -105,9 +105,11 @@ pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
         Some(entry) if exists(entry) => {
             refuse_dir(entry, raw)?;
             let abs = located.root.path().join(&entry.rel);
-            ctx.tracked.is_tracked(&abs).map_err(|e| {
-                ToolError::failed(format!("cannot ask git whether `{raw}` is tracked: {e}"))
-            })?
+            ctx.tracked
+                .is_tracked(&abs, ctx.roots.workspace())
+                .map_err(|e| {
+                    ToolError::failed(format!("cannot ask git whether `{raw}` is tracked: {e}"))
+                })?
         }
         _ => false,
     };

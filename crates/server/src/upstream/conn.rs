@@ -90,7 +90,7 @@ pub struct Upstream {
     /// Its definition.
     pub spec: UpstreamSpec,
     /// Where a stdio child's stderr is appended (`.agent/tmp/mcp-upstream-<name>.log`).
-    log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
+    log_dir: Option<Arc<crate::confine::AgentDir>>,
     state: RwLock<State>,
     tools: RwLock<Vec<Tool>>,
     peer: RwLock<Option<rmcp::Peer<RoleClient>>>,
@@ -148,7 +148,7 @@ impl Upstream {
     /// An upstream for `spec`, not yet started; `changed` fires whenever its tool list changes.
     pub fn new(
         spec: UpstreamSpec,
-        log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
+        log_dir: Option<Arc<crate::confine::AgentDir>>,
         changed: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -170,10 +170,7 @@ impl Upstream {
 
     /// Its state now.
     pub fn state(&self) -> State {
-        self.state
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or(State::Connecting)
+        self.state.read().map_or(State::Connecting, |s| s.clone())
     }
 
     /// Its exposed tools (upstream names), after the allow and deny lists.
@@ -263,8 +260,10 @@ impl Upstream {
             return std::process::Stdio::null();
         };
         let name = format!("mcp-upstream-{}.log", self.spec.name);
-        let path = agent.path("tmp").join(&name);
-        let file = agent.append("tmp", &name);
+        let path = agent
+            .path(ralph_mcp_session::names::agent_paths::TMP)
+            .join(&name);
+        let file = agent.append(ralph_mcp_session::names::agent_paths::TMP, &name);
         match file {
             Ok(f) => f.into(),
             Err(e) => {
@@ -296,18 +295,10 @@ impl Upstream {
                         .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
                         .process_group(0)
                         .kill_on_drop(true);
-                    // SAFETY: prctl is async-signal-safe.
+                    let parent = std::process::id();
+                    // SAFETY: die_with_parent only makes async-signal-safe calls.
                     unsafe {
-                        cmd.pre_exec(|| {
-                            nix::libc::prctl(
-                                nix::libc::PR_SET_PDEATHSIG,
-                                nix::libc::SIGKILL,
-                                0,
-                                0,
-                                0,
-                            );
-                            Ok(())
-                        });
+                        cmd.pre_exec(move || crate::process::die_with_parent(parent));
                     }
                     let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
                         .stderr(self.stderr_sink())

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rmcp::model::Tool;
 use tokio::sync::Notify;
 
-pub use conn::{CallError, State, Upstream};
+pub use conn::{State, Upstream};
 
 /// Prefix of every proxied tool name.
 pub const PREFIX: &str = "ralph_custom__";
@@ -36,7 +36,7 @@ impl Upstreams {
     /// `.agent/tmp/mcp-upstream-<name>.log` of `log_dir`.
     pub fn new(
         specs: Vec<config::UpstreamSpec>,
-        log_dir: Option<std::sync::Arc<crate::confine::AgentDir>>,
+        log_dir: Option<Arc<crate::confine::AgentDir>>,
     ) -> Self {
         let changed = Arc::new(Notify::new());
         let list = specs

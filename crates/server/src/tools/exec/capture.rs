@@ -61,13 +61,10 @@ impl Stream {
             "{}\n[… {} bytes omitted; full output in {} …]\n{}",
             String::from_utf8_lossy(&self.head[..cut]),
             self.total.saturating_sub((cut + tail.len()) as u64),
-            self.spill
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| format!(
-                    "nowhere: {}",
-                    self.spill_error.clone().unwrap_or_default()
-                )),
+            self.spill.as_ref().map_or_else(
+                || format!("nowhere: {}", self.spill_error.clone().unwrap_or_default()),
+                |p| p.display().to_string()
+            ),
             String::from_utf8_lossy(&tail)
         ))
     }
@@ -96,7 +93,11 @@ impl SpillAt {
     fn path(&self) -> PathBuf {
         match self.explicit_dir() {
             Some(dir) => dir.join(&self.name),
-            None => self.ctx.agent.path("tmp").join(&self.name),
+            None => self
+                .ctx
+                .agent
+                .path(ralph_mcp_session::names::agent_paths::TMP)
+                .join(&self.name),
         }
     }
 
@@ -112,10 +113,16 @@ impl SpillAt {
                     .open(dir.join(&self.name))
             }
             None => {
-                if let Ok(dir) = self.ctx.agent.dir("tmp", true) {
+                if let Ok(dir) = self
+                    .ctx
+                    .agent
+                    .dir(ralph_mcp_session::names::agent_paths::TMP, true)
+                {
                     prune_spills(dir.as_fd());
                 }
-                self.ctx.agent.create_new("tmp", &self.name)
+                self.ctx
+                    .agent
+                    .create_new(ralph_mcp_session::names::agent_paths::TMP, &self.name)
             }
         }
     }

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use job::{CancelOnDrop, running, start_job, wait_outcome, with_job};
-pub use job::{ExecOutcome, Jobs, Limits};
+pub use job::{Jobs, Limits};
 
 use super::exec_policy::{PolicyLevel, check_argv, check_script, needs_shell};
 use super::{ToolContext, ToolError, ToolResult};
@@ -146,8 +146,7 @@ fn build_argv(args: &ExecArgs) -> Result<(Vec<String>, Option<String>), ToolErro
                     script.push(' ');
                     script.push_str(
                         &shlex::try_quote(a)
-                            .map(|c| c.into_owned())
-                            .unwrap_or_else(|_| a.clone()),
+                            .map_or_else(|_| a.clone(), std::borrow::Cow::into_owned),
                     );
                 }
                 return Ok((vec!["sh".into(), "-c".into(), script.clone()], Some(script)));

@@ -1,16 +1,17 @@
 //! The HTTP status table, row by row, against the real router in process: every
 //! refusal carries a JSON-RPC body, and `initialize`/`tools/list` never wait for
 //! tool-call slots.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
+use crate::confine::AllowedRoots;
+use crate::registry::Registry;
+use crate::state::{AppState, ServerConfig};
+use crate::tools::ToolContext;
+use crate::upstream::Upstreams;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ralph_mcp_server::confine::AllowedRoots;
-use ralph_mcp_server::registry::Registry;
-use ralph_mcp_server::state::{AppState, ServerConfig};
-use ralph_mcp_server::tools::ToolContext;
-use ralph_mcp_server::upstream::Upstreams;
 use ralph_mcp_session::Session;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -38,12 +39,12 @@ fn fixture(max_in_flight: usize) -> Fixture {
     let state = Arc::new(AppState::new(config, registry, "router-test"));
     Fixture {
         _dir: dir,
-        app: ralph_mcp_server::http::router(state.clone()),
+        app: crate::http::router(state.clone()),
         state,
     }
 }
 
-fn post() -> axum::http::request::Builder {
+fn post() -> http::request::Builder {
     Request::post("/mcp")
         .header("host", "127.0.0.1:9")
         .header("content-type", "application/json")

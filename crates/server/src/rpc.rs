@@ -1,0 +1,88 @@
+//! The JSON-RPC envelope: error codes, the reply a request gets, and bodies
+//! serialised into one buffer. Everything that answers a request (dispatch,
+//! resources, the HTTP layers) builds its reply here, so nothing circles.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::progress;
+
+/// JSON-RPC error codes.
+pub mod code {
+    /// Invalid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a valid JSON-RPC request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Bad params (including unknown tools).
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The client cancelled the request.
+    pub const REQUEST_CANCELLED: i64 = -32800;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// No such resource (MCP).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// Server-defined: saturated, unauthorized, unknown session.
+    pub const SERVER_ERROR: i64 = -32001;
+}
+
+/// What to send back.
+pub enum Reply {
+    /// A JSON body.
+    Json {
+        /// HTTP status.
+        status: StatusCode,
+        /// The serialised JSON-RPC message.
+        body: String,
+        /// Attach `Mcp-Session-Id` (initialize).
+        with_session: bool,
+    },
+    /// 202 for notifications and client responses.
+    Accepted,
+    /// An SSE stream: each item is one JSON-RPC message; the last is the response.
+    Stream(tokio::sync::mpsc::Receiver<progress::Event>),
+}
+
+/// Serialises a JSON-RPC error; `id` is already JSON (`null`, a number, a quoted string).
+pub fn error_body(id: &str, code: i64, message: &str) -> String {
+    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg}}}}}"#)
+}
+
+/// A JSON-RPC error with `data`.
+pub fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
+    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
+    )
+}
+
+/// A JSON-RPC result; `result` is already JSON.
+pub fn result_body(id: &str, result: &str) -> String {
+    let mut s = String::with_capacity(result.len() + id.len() + 32);
+    s.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    s.push_str(id);
+    s.push_str(r#","result":"#);
+    s.push_str(result);
+    s.push('}');
+    s
+}
+
+/// An error reply.
+pub fn err(status: StatusCode, id: &str, code: i64, message: &str) -> Reply {
+    Reply::Json {
+        status,
+        body: error_body(id, code, message),
+        with_session: false,
+    }
+}
+
+/// A result reply.
+pub fn ok(id: &str, result: &str, with_session: bool) -> Reply {
+    Reply::Json {
+        status: StatusCode::OK,
+        body: result_body(id, result),
+        with_session,
+    }
+}
