@@ -202,16 +202,25 @@ impl Registry {
         let ctx = self.ctx.clone();
         let name = tool.name;
         let outcome = match tool.runner {
-            Runner::Blocking(f) => {
-                tokio::task::spawn_blocking(move || {
-                    ProgressSink::sync_scope(progress, || f(&ctx, args))
-                })
-                .await
+            Runner::Blocking { run, inline_if } if inline_if(&args) => {
+                // Cheap and bounded: no hand-off to the pool; a panic is still caught.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ProgressSink::sync_scope(progress, || run(&ctx, args))
+                }))
+                .map_err(|_| "the handler panicked".to_owned())
             }
+            Runner::Blocking { run, .. } => tokio::task::spawn_blocking(move || {
+                ProgressSink::sync_scope(progress, || run(&ctx, args))
+            })
+            .await
+            .map_err(|e| e.to_string()),
             Runner::Async(f) => {
                 // Aborted with the caller (cancellation, disconnect), not left running.
                 let task = tokio::spawn(ProgressSink::scope(progress, f(ctx, args)));
-                AbortOnDrop(Some(task.abort_handle())).wait(task).await
+                AbortOnDrop(Some(task.abort_handle()))
+                    .wait(task)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         };
         match outcome {

@@ -16,12 +16,60 @@ pub type ToolFuture = std::pin::Pin<Box<dyn Future<Output = ToolResult> + Send>>
 
 /// How a tool runs. Blocking handlers run on tokio's blocking pool so a slow
 /// file system never stalls the protocol; async handlers wait on child processes.
+/// A call whose arguments promise a bounded, cheap piece of work (one stat, or
+/// a read of at most [`INLINE_READ_CAP`] bytes of one regular file) runs inline
+/// on the async worker instead: handing it to the pool would cost more (two
+/// thread wake-ups) than the work itself.
 #[derive(Clone, Copy)]
 pub enum Runner {
-    /// A synchronous handler.
-    Blocking(fn(&ToolContext, Value) -> ToolResult),
+    /// A synchronous handler; it runs inline when `inline_if` says the
+    /// arguments ask for a cheap, bounded piece of work.
+    Blocking {
+        /// The handler.
+        run: fn(&ToolContext, Value) -> ToolResult,
+        /// True when these arguments make the call cheap enough to run inline.
+        inline_if: fn(&Value) -> bool,
+    },
     /// An asynchronous handler.
     Async(fn(Arc<ToolContext>, Value) -> ToolFuture),
+}
+
+/// Largest read that runs inline on an async worker: the default `max_bytes`
+/// (a read of that much from the page cache takes about a millisecond).
+pub const INLINE_READ_CAP: u64 = read::DEFAULT_MAX_BYTES;
+
+/// Never inline.
+fn never(_: &Value) -> bool {
+    false
+}
+
+/// Always inline (one stat, no file content).
+fn always(_: &Value) -> bool {
+    true
+}
+
+/// A `read_file` that reads at most [`INLINE_READ_CAP`] bytes and nothing
+/// else: a whole or byte-range read, no line scan, no hash of the whole file.
+fn small_read(args: &Value) -> bool {
+    let absent = |k: &str| args.get(k).is_none_or(Value::is_null);
+    let within = |k: &str| {
+        absent(k)
+            || args
+                .get(k)
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n <= INLINE_READ_CAP)
+    };
+    let no_scan = [
+        "line_start",
+        "line_end",
+        "head",
+        "tail",
+        "expected_content_hash",
+    ]
+    .iter()
+    .all(|k| absent(k));
+    let no_metadata = args.get("return_metadata") != Some(&Value::Bool(true));
+    no_scan && no_metadata && within("max_bytes") && within("limit")
 }
 
 /// One built-in tool.
@@ -61,10 +109,16 @@ pub fn schema_of<A: schemars::JsonSchema>() -> Arc<JsonObject> {
 /// their arguments from the same type the schema is derived from.
 macro_rules! tool {
     (@run sync, $name:literal, $args:ty, $handler:path) => {
-        Runner::Blocking(|ctx, value| {
-            let args: $args = parse_args($name, value)?;
-            $handler(ctx, args)
-        })
+        tool!(@run sync(never), $name, $args, $handler)
+    };
+    (@run sync($inline:path), $name:literal, $args:ty, $handler:path) => {
+        Runner::Blocking {
+            run: |ctx, value| {
+                let args: $args = parse_args($name, value)?;
+                $handler(ctx, args)
+            },
+            inline_if: $inline,
+        }
     };
     (@run async, $name:literal, $args:ty, $handler:path) => {
         Runner::Async(|ctx, value| {
@@ -74,13 +128,13 @@ macro_rules! tool {
             })
         })
     };
-    ($kind:tt, $name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
+    ($kind:tt $(($inline:path))?, $name:literal, $req:expr, $args:ty, $handler:path, $desc:literal) => {
         ToolDef {
             name: $name,
             description: $desc,
             requirement: $req,
             input_schema: schema_of::<$args>(),
-            runner: tool!(@run $kind, $name, $args, $handler),
+            runner: tool!(@run $kind $(($inline))?, $name, $args, $handler),
         }
     };
 }
@@ -92,7 +146,7 @@ use Requirement::{AnyWrite, One};
 pub fn builtin_tools() -> Vec<ToolDef> {
     vec![
         tool!(
-            sync,
+            sync(small_read),
             "read_file",
             One(WorkspaceRead),
             read::ReadFileArgs,
@@ -108,7 +162,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Read several text files in one call. Pass paths (list of strings) or items ({path, line_start, line_end}). Returns JSON with per-file ok/content or ok/error; one failure never fails the batch."
         ),
         tool!(
-            sync,
+            sync(always),
             "stat_path",
             One(WorkspaceMetadataRead),
             read::StatArgs,
@@ -116,7 +170,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             "Describe a path: type ('file'|'dir'|'missing'), size_bytes, created_unix, modified_unix and mode, as JSON."
         ),
         tool!(
-            sync,
+            sync(always),
             "list_allowed_roots",
             One(WorkspaceRead),
             read::NoArgs,
@@ -386,5 +440,34 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), tools.len());
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_bounded_reads_run_inline() {
+        for inline in [
+            json!({"path": "a"}),
+            json!({"path": "a", "max_bytes": 1000}),
+            json!({"path": "a", "offset": 10, "limit": 4096}),
+            json!({"path": "a", "return_metadata": false}),
+        ] {
+            assert!(small_read(&inline), "{inline}");
+        }
+        for pooled in [
+            json!({"path": "a", "line_start": 1}),
+            json!({"path": "a", "tail": 5}),
+            json!({"path": "a", "head": 5}),
+            json!({"path": "a", "max_bytes": 1u64 << 40}),
+            json!({"path": "a", "limit": 1u64 << 40}),
+            json!({"path": "a", "expected_content_hash": "00"}),
+            json!({"path": "a", "return_metadata": true}),
+        ] {
+            assert!(!small_read(&pooled), "{pooled}");
+        }
     }
 }
