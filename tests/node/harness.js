@@ -1,6 +1,6 @@
 // Starts the real `ralph-mcp serve` binary on a fresh workspace for the node tests.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,8 +8,20 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 export const BINARY = process.env.RALPH_MCP_BIN ?? resolve(here, "../../target/debug/ralph-mcp");
 
+// Every temp directory a test makes is removed when its test file's process exits.
+const made = [];
+process.on("exit", () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
 export function makeWorkspace() {
-  const base = mkdtempSync(join(tmpdir(), "ralph-mcp-node-"));
+  const base = tempDir("ralph-mcp-node-");
   const ws = join(base, "ws");
   mkdirSync(join(ws, "src"), { recursive: true });
   writeFileSync(join(ws, "README.md"), "# Demo\n\nhello from node\n");

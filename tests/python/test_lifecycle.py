@@ -50,6 +50,19 @@ def serve_pids(ws: Path) -> list[int]:
     return found
 
 
+def agent_pids() -> list[int]:
+    """Pids of the stand-in agent itself (not `run` or the shim, whose argv also name it)."""
+    found = []
+    for p in processes_with(str(CLIENT)):
+        try:
+            argv0 = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if not argv0.endswith(b"ralph-mcp"):
+            found.append(p)
+    return found
+
+
 def wait_for(pred, timeout=10.0, step=0.01):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,7 +144,10 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
     killed = set()
     for _ in range(3):
         pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
-        assert pids, "server did not come back"
+        if not pids:
+            p.kill()
+            _, err = p.communicate()
+            raise AssertionError(f"server did not come back after {len(killed)} kills: {err}")
         os.kill(pids[0], signal.SIGKILL)
         killed.add(pids[0])
         time.sleep(0.3)
@@ -181,15 +197,20 @@ def test_missing_workspace_fails_fast_with_a_clear_message(env, tmp_path):
 
 def test_budget_exhaustion_ends_the_run_with_one_line(ws, env):
     p = run(ws, env, "100000", "0.01", extra=("--max-restarts", "2"))
+    # Restarts, not the first start: the agent runs once the first server passed its preflight.
+    assert wait_for(agent_pids)
     killed = set()
     for _ in range(3):
         pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
-        assert pids
+        if not pids:
+            p.kill()
+            _, err = p.communicate()
+            raise AssertionError(f"no new server after {len(killed)} kills: {err}")
         os.kill(pids[0], signal.SIGKILL)
         killed.add(pids[0])
         time.sleep(0.3)
     out, err = p.communicate(timeout=30)
-    assert p.returncode == 4
+    assert p.returncode == 124
     lines = [line for line in err.splitlines() if line.startswith("ralph-mcp run:")]
     assert len(lines) == 1 and "restart" in lines[0], err
     assert_clean(ws, env)
@@ -198,11 +219,13 @@ def test_budget_exhaustion_ends_the_run_with_one_line(ws, env):
 def test_crash_loop_on_a_vanished_workspace_ends_in_budget_error(ws, env, tmp_path):
     p = run(ws, env, "100000", "0.01", extra=("--max-restarts", "3"))
     pid = wait_for(lambda: serve_pids(ws))[0]
+    # The agent runs in the workspace: let it start before the workspace goes.
+    assert wait_for(agent_pids)
     moved = tmp_path / "moved"
     ws.rename(moved)
     os.kill(pid, signal.SIGKILL)
     out, err = p.communicate(timeout=60)
-    assert p.returncode == 4, err
+    assert p.returncode == 124, err
     assert_clean(moved, env)
 
 
@@ -210,6 +233,8 @@ def test_shutdown_racing_a_restart_leaks_nothing(ws, env):
     for _ in range(3):
         p = run(ws, env, "100000", "0.01")
         pid = wait_for(lambda: serve_pids(ws))[0]
+        # A restart, not the first start: wait for the agent, which runs after the preflight.
+        assert wait_for(agent_pids)
         os.kill(pid, signal.SIGKILL)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
@@ -226,7 +251,7 @@ def test_port_already_taken_is_one_clear_line(ws, env):
     port = s.getsockname()[1]
     try:
         p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--port", str(port), "--", "true"], env=env, capture_output=True, text=True, timeout=10)
-        assert p.returncode == 3
+        assert p.returncode == 125
         assert "cannot bind" in p.stderr
     finally:
         s.close()

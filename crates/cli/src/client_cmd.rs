@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use ralph_mcp_lifecycle::client::{McpConnection, probe};
-use ralph_mcp_session::names::{AGENT_AUTH_TOKEN_ENV, ENDPOINT_ENV};
+use ralph_mcp_session::names::{AGENT_AUTH_TOKEN_ENV, AUTH_TOKEN_ENV, ENDPOINT_ENV};
 use serde_json::Value;
 
 /// Arguments of `probe`.
@@ -14,7 +14,7 @@ pub struct ProbeArgs {
     /// Endpoint URL, e.g. http://127.0.0.1:8765/mcp (default: $RALPH_MCP_ENDPOINT).
     #[arg(env = ENDPOINT_ENV)]
     pub url: String,
-    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN).
+    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN, then $MCP_AUTH_TOKEN).
     #[arg(long, env = AGENT_AUTH_TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
     /// A tool that must be listed (raw name or mcp__ralph__ alias); repeatable.
@@ -29,8 +29,17 @@ pub struct ProbeArgs {
     pub count: u32,
 }
 
+/// One token story: the agent's variable first, then the server's own, so the
+/// same shell that started `serve` with `MCP_AUTH_TOKEN` can probe and call it.
+fn token_or_server_env(token: Option<String>) -> Option<String> {
+    token
+        .filter(|t| !t.is_empty())
+        .or_else(|| std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty()))
+}
+
 /// Runs `probe`; the exit code is 0 when healthy, 1 otherwise.
-pub async fn run_probe(args: ProbeArgs) -> Result<i32> {
+pub async fn run_probe(mut args: ProbeArgs) -> Result<i32> {
+    args.token = token_or_server_env(args.token);
     if args.count > 1 {
         return probe_many(&args).await;
     }
@@ -98,7 +107,7 @@ pub struct CallArgs {
     pub tool: String,
     /// Arguments as a JSON object (default {}).
     pub json: Option<String>,
-    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN).
+    /// Bearer token (default: $RALPH_MCP_AUTH_TOKEN, then $MCP_AUTH_TOKEN).
     #[arg(long, env = AGENT_AUTH_TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
     /// Print the raw JSON result instead of the text blocks.
@@ -107,7 +116,8 @@ pub struct CallArgs {
 }
 
 /// Runs `call`; the exit code is 0 on success, 1 when the tool returned `isError`.
-pub async fn run_call(args: CallArgs) -> Result<i32> {
+pub async fn run_call(mut args: CallArgs) -> Result<i32> {
+    args.token = token_or_server_env(args.token);
     let url = if args.url == "-" {
         std::env::var(ENDPOINT_ENV).with_context(|| format!("`-` needs ${ENDPOINT_ENV}"))?
     } else {

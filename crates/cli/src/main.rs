@@ -3,16 +3,53 @@
 #![allow(clippy::print_stdout)]
 
 mod client_cmd;
+mod docs_cmd;
+mod exit;
 mod run_cmd;
 mod serve_cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Printed after `--help`: what the commands read from the environment, what
+/// their exit codes mean, and what each drain grants.
+const AFTER_HELP: &str = "\
+Environment:
+  RALPH_MCP_SESSION_FILE, RALPH_MCP_SESSION_JSON   the session `serve` serves (without either,
+                                                   a standalone session with every capability)
+  MCP_AUTH_TOKEN          bearer token `serve` requires; `probe`/`call` send it too
+  RALPH_MCP_AUTH_TOKEN    bearer token for `probe`/`call` (wins over MCP_AUTH_TOKEN)
+  RALPH_MCP_ENDPOINT      endpoint for `probe`/`call` when given as `-`
+  RALPH_MCP_LOG           log filter (warn), e.g. info or ralph_mcp_server=debug
+  RALPH_MCP_PREFLIGHT_TIMEOUT_MS, RALPH_MCP_PROBE_TIMEOUT_MS, RALPH_MCP_SUPERVISION_INTERVAL_MS
+                          the lifecycle's timing under `run`
+  RALPH_MCP_EXEC_SOFT_BUDGET_MS   when a long `exec` detaches into a job (45000)
+  RALPH_UPSTREAM_MCP_CONFIG       upstream MCP servers as Ralph's JSON list
+
+Exit codes:
+  0-255  under `run`, the agent's own exit code, except the codes below
+  2      the command line is wrong (a usage error)
+  124    `run`: supervision gave up (the server's restart budget is spent)
+  125    ralph-mcp itself failed: bad configuration or session, the server could not start
+  127    `run`: the agent command could not be started
+  128+N  ended by signal N (143 after SIGTERM, 130 after SIGINT)
+  `run --status-file FILE` records which of these ended the run, unambiguously.
+
+Drains (`run --drain`; each also gets workspace.read, workspace.metadata_read,
+git.status_read, git.diff_read, artifact.submit, process.exec_bounded, media.read):
+  development, fix   + writes, edits, deletes, run.report_progress, env.read,
+                       process.exec_unbounded
+  review, analysis   + run.report_progress (read-only)
+  commit             + run.report_progress, workspace.write_ephemeral
+  Every drain but commit gets upstream.tool_use when upstreams are configured.
+
+Reference: docs/reference.md and docs/tools.md in the repository.";
 
 /// An MCP tool server and supervisor for AI coding agents.
 #[derive(Debug, Parser)]
-#[command(name = "ralph-mcp", version, about)]
+#[command(name = "ralph-mcp", version, about, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +67,12 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Print the MCP config snippet an agent needs for an endpoint.
     AgentConfig(run_cmd::AgentConfigArgs),
+    /// Print the tool reference (Markdown), generated from the tool catalog.
+    Tools(docs_cmd::ToolsArgs),
+    /// Print a shell completion script.
+    Completions(docs_cmd::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 fn init_tracing() {
@@ -38,6 +81,8 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: never into pipes or log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
@@ -48,13 +93,70 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The error and its causes, each said once: a cause whose text the message
+/// already carries (many of ours quote their source) is not repeated.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Parses the command line; a usage error gets clap's message, plus a hint when
+/// `run` was given its agent command without the `--` in front of it.
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            let args: Vec<String> = std::env::args().collect();
+            let in_run = args.get(1).is_some_and(|a| a == "run");
+            let misplaced = matches!(
+                err.kind(),
+                ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
+            );
+            if in_run {
+                // clap's tip to pass an unknown flag after `--` would hand it to the
+                // agent; under `run` that is never what was meant.
+                let text = if std::io::stderr().is_terminal() {
+                    err.render().ansi().to_string()
+                } else {
+                    err.render().to_string()
+                };
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("tip: to pass '"))
+                    .collect();
+                eprintln!("{}", kept.join("\n"));
+            } else {
+                let _ = err.print();
+            }
+            if in_run && misplaced && !args.iter().any(|a| a == "--") {
+                eprintln!(
+                    "\nhint: put the agent command after `--`, e.g.\n  ralph-mcp run --workspace DIR -- claude -p \"fix the failing test\""
+                );
+            }
+            std::process::exit(if err.use_stderr() {
+                exit::USAGE.into()
+            } else {
+                0
+            });
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(ralph_mcp_server::sandbox::SHIM_SUBCOMMAND) {
         let code = ralph_mcp_server::sandbox::shim::main(&args[2..]);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let cli = Cli::parse();
+    let cli = parse();
     if matches!(cli.command, Command::Serve(_)) {
         // SAFETY: no other thread exists yet. The token must not stay readable in
         // /proc/<pid>/environ, where an exec job could find it.
@@ -77,12 +179,40 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(run_cmd::run(args)))
             .map(i32::from),
         Command::AgentConfig(args) => run_cmd::agent_config(args).map(i32::from),
+        Command::Tools(args) => docs_cmd::tools(&args).map(|()| 0),
+        Command::Completions(args) => {
+            docs_cmd::completions(&args, &mut Cli::command());
+            Ok(0)
+        }
+        Command::Man => docs_cmd::man(Cli::command()).map(|()| 0),
     };
     match outcome {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
-            eprintln!("ralph-mcp: error: {err:#}");
-            ExitCode::from(2)
+            eprintln!("ralph-mcp: error: {}", describe(&err));
+            ExitCode::from(exit::OWN_FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let inner = anyhow::Error::new(io);
+        let msg = format!("workspace /x is not usable: {inner}");
+        let err = inner.context(msg);
+        let text = describe(&err);
+        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
+        let plain = anyhow::anyhow!("outer").context("top");
+        assert_eq!(describe(&plain), "top: outer");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

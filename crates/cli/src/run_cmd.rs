@@ -14,12 +14,10 @@ use ralph_mcp_session::session::{SessionPayload, SessionSource};
 use ralph_mcp_session::{CapabilitySet, Session, default_grants};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Exit code when the server could not be started (bad workspace, port taken, preflight).
-pub const EXIT_START_FAILED: u8 = 3;
-/// Exit code when supervision gave up (restart budget exhausted).
-pub const EXIT_SUPERVISION_FAILED: u8 = 4;
-/// Exit code when the agent command could not be started.
-pub const EXIT_AGENT_NOT_STARTED: u8 = 127;
+use crate::exit::{
+    AGENT_NOT_STARTED as EXIT_AGENT_NOT_STARTED, OWN_FAILURE as EXIT_START_FAILED,
+    SUPERVISION_FAILED as EXIT_SUPERVISION_FAILED,
+};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
@@ -33,8 +31,9 @@ pub struct RunArgs {
     /// Agent CLI to wire: claude, codex, opencode or generic.
     #[arg(long, default_value = "generic")]
     pub agent: AgentKind,
-    /// Drain whose default grants the session gets.
-    #[arg(long, default_value = "development")]
+    /// Drain whose default grants the session gets: development, fix, review,
+    /// analysis or commit (see --help's drain table).
+    #[arg(long, default_value = "development", value_parser = drain_name)]
     pub drain: String,
     /// Extra capability (repeatable).
     #[arg(long = "capability", value_name = "C")]
@@ -58,9 +57,29 @@ pub struct RunArgs {
     /// Tool the preflight requires (repeatable; default read_file).
     #[arg(long = "require", value_name = "TOOL")]
     pub require: Vec<String>,
+    /// Directory the agent runs in (default: the workspace, where the MCP tools work too).
+    #[arg(long, value_name = "DIR")]
+    pub agent_cwd: Option<PathBuf>,
+    /// Write what ended the run to FILE as JSON (`ended_by`: agent, start_failed,
+    /// agent_not_started, supervision_failed or signal; `exit_code`; `agent_exit_code`;
+    /// `reason`), so a script can tell ralph-mcp's exit codes from the agent's.
+    #[arg(long, value_name = "FILE")]
+    pub status_file: Option<PathBuf>,
     /// The agent command.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// A drain `run` knows the grants of.
+fn drain_name(raw: &str) -> Result<String, String> {
+    if ralph_mcp_session::capability::is_known_drain(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "unknown drain; the drains and what each grants on top of the read-only base:\n{}",
+            ralph_mcp_session::capability::describe_drains()
+        ))
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -81,6 +100,12 @@ fn build_session(args: &RunArgs, run_id: &str) -> Result<Session> {
     }
     for c in extra.iter() {
         caps.insert(c);
+    }
+    if let Some(missing) = args.allowed_roots.iter().find(|p| !p.is_dir()) {
+        anyhow::bail!(
+            "--allowed-root {}: no such directory; every path under it would be refused. Create it or drop the flag",
+            missing.display()
+        );
     }
     let allowed_roots = if args.allowed_roots.is_empty() {
         None
@@ -128,8 +153,97 @@ fn model_identity(args: &RunArgs) -> Option<serde_json::Value> {
     }))
 }
 
+/// What ended a run, for `--status-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndedBy {
+    Agent,
+    StartFailed,
+    AgentNotStarted,
+    SupervisionFailed,
+    Signal,
+}
+
+impl EndedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::StartFailed => "start_failed",
+            Self::AgentNotStarted => "agent_not_started",
+            Self::SupervisionFailed => "supervision_failed",
+            Self::Signal => "signal",
+        }
+    }
+}
+
+/// How a run ended.
+struct Ending {
+    code: u8,
+    by: EndedBy,
+    agent_code: Option<i32>,
+    reason: String,
+}
+
+impl Ending {
+    fn new(code: u8, by: EndedBy, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            by,
+            agent_code: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Writes `--status-file` atomically (temp file, then rename).
+fn write_status(path: &std::path::Path, ending: &Ending) -> std::io::Result<()> {
+    let body = serde_json::json!({
+        "ended_by": ending.by.as_str(),
+        "exit_code": ending.code,
+        "agent_exit_code": ending.agent_code,
+        "reason": ending.reason,
+    });
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("status"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, format!("{body}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Runs `run`; returns the process exit code.
 pub async fn run(args: RunArgs) -> Result<u8> {
+    let status_file = args.status_file.clone();
+    let ending = match run_inner(args).await {
+        Ok(e) => e,
+        Err(e) => {
+            if let Some(p) = &status_file {
+                let _ = write_status(
+                    p,
+                    &Ending::new(EXIT_START_FAILED, EndedBy::StartFailed, format!("{e:#}")),
+                );
+            }
+            return Err(e);
+        }
+    };
+    if let Some(p) = &status_file
+        && let Err(e) = write_status(p, &ending)
+    {
+        eprintln!(
+            "ralph-mcp run: cannot write --status-file {}: {e}",
+            p.display()
+        );
+    }
+    Ok(ending.code)
+}
+
+async fn run_inner(args: RunArgs) -> Result<Ending> {
     let run_id = random_hex(8);
     let session = build_session(&args, &run_id)?;
     let token = (!args.no_auth).then(|| random_hex(32));
@@ -150,11 +264,21 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut signalled: Option<u8> = None;
+    let waiting_for = format!(
+        "ralph-mcp run: waiting for the MCP server to pass its preflight (requires {}; gives up after {} s)",
+        options.required_tools.join(", "),
+        options.preflight_timeout.as_secs()
+    );
     let start = start_server(session, &args.workspace, options);
     tokio::pin!(start);
+    let mut patience = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(2),
+        Duration::from_secs(10),
+    );
     let started = loop {
         tokio::select! {
             res = &mut start => break res,
+            _ = patience.tick() => eprintln!("{waiting_for}"),
             _ = term.recv() => signalled = Some(143),
             _ = int.recv() => signalled = Some(130),
         }
@@ -163,19 +287,30 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         Ok(b) => b,
         Err(e) => {
             eprintln!("ralph-mcp run: cannot start the MCP server: {e}");
-            return Ok(signalled.unwrap_or(EXIT_START_FAILED));
+            return Ok(match signalled {
+                Some(code) => Ending::new(code, EndedBy::Signal, "signalled during start-up"),
+                None => Ending::new(EXIT_START_FAILED, EndedBy::StartFailed, e.to_string()),
+            });
         }
     };
     let mut supervisor = match bridge.supervise() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ralph-mcp run: {e}");
-            return Ok(EXIT_START_FAILED);
+            return Ok(Ending::new(
+                EXIT_START_FAILED,
+                EndedBy::StartFailed,
+                e.to_string(),
+            ));
         }
     };
     if let Some(code) = signalled {
         supervisor.shutdown().await;
-        return Ok(code);
+        return Ok(Ending::new(
+            code,
+            EndedBy::Signal,
+            "signalled during start-up",
+        ));
     }
     let endpoint = AgentEndpoint {
         url: bridge.endpoint().to_owned(),
@@ -184,14 +319,33 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         label_scope: format!("ralph-mcp-run-{run_id}"),
     };
     let mut files = AgentFiles::default();
-    let cmd = match agent_command(args.agent, &args.command, &endpoint, &mut files) {
+    let mut cmd = match agent_command(args.agent, &args.command, &endpoint, &mut files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ralph-mcp run: {e}");
             supervisor.shutdown().await;
-            return Ok(EXIT_AGENT_NOT_STARTED);
+            return Ok(Ending::new(
+                EXIT_AGENT_NOT_STARTED,
+                EndedBy::AgentNotStarted,
+                e.to_string(),
+            ));
         }
     };
+    // The agent works where the tools work unless told otherwise.
+    let agent_cwd = args.agent_cwd.as_ref().unwrap_or(&args.workspace);
+    if !agent_cwd.is_dir() {
+        eprintln!(
+            "ralph-mcp run: the agent's working directory {} does not exist",
+            agent_cwd.display()
+        );
+        supervisor.shutdown().await;
+        return Ok(Ending::new(
+            EXIT_AGENT_NOT_STARTED,
+            EndedBy::AgentNotStarted,
+            format!("working directory {} does not exist", agent_cwd.display()),
+        ));
+    }
+    cmd.current_dir(agent_cwd);
     let mut agent = match AgentProcess::spawn(cmd) {
         Ok(a) => a,
         Err(e) => {
@@ -200,29 +354,39 @@ pub async fn run(args: RunArgs) -> Result<u8> {
                 args.command[0]
             );
             supervisor.shutdown().await;
-            return Ok(EXIT_AGENT_NOT_STARTED);
+            return Ok(Ending::new(
+                EXIT_AGENT_NOT_STARTED,
+                EndedBy::AgentNotStarted,
+                format!("cannot start `{}`: {e}", args.command[0]),
+            ));
         }
     };
     tracing::info!(endpoint = %bridge.endpoint(), "agent started");
     let grace = Duration::from_secs(5);
-    let code = tokio::select! {
+    let mut ending = tokio::select! {
         status = agent.wait() => {
-            match status {
-                Ok(s) => s.code().map_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0) as u8, |c| c as u8),
-                Err(_) => 1,
-            }
+            let agent_code = match status {
+                Ok(s) => Some(s.code().unwrap_or_else(|| {
+                    128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
+                })),
+                Err(_) => None,
+            };
+            let code = agent_code.map_or(1, |c| u8::try_from(c & 0xff).unwrap_or(1));
+            let mut e = Ending::new(code, EndedBy::Agent, "the agent exited");
+            e.agent_code = agent_code;
+            e
         }
         err = supervisor.failed() => {
             agent.stop(grace).await;
+            let line = err.to_string().lines().next().unwrap_or_default().to_owned();
             eprintln!(
-                "ralph-mcp run: supervision failed after {} restart(s): {}",
+                "ralph-mcp run: supervision failed after {} restart(s): {line}",
                 supervisor.restart_count(),
-                err.to_string().lines().next().unwrap_or_default()
             );
-            EXIT_SUPERVISION_FAILED
+            Ending::new(EXIT_SUPERVISION_FAILED, EndedBy::SupervisionFailed, line)
         }
-        _ = term.recv() => { agent.stop(grace).await; 143 }
-        _ = int.recv() => { agent.stop(grace).await; 130 }
+        _ = term.recv() => { agent.stop(grace).await; Ending::new(143, EndedBy::Signal, "SIGTERM") }
+        _ = int.recv() => { agent.stop(grace).await; Ending::new(130, EndedBy::Signal, "SIGINT") }
     };
     let report = supervisor.shutdown().await;
     for kept in report.kept_session_files {
@@ -232,7 +396,10 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         );
     }
     drop(files);
-    Ok(code)
+    if ending.by == EndedBy::Agent && ending.reason.is_empty() {
+        ending.reason = "the agent exited".into();
+    }
+    Ok(ending)
 }
 
 /// Arguments of `agent-config`.

@@ -31,15 +31,78 @@ pub struct ServeArgs {
     /// Allow binding (and answering Host headers) beyond loopback.
     #[arg(long)]
     pub allow_remote: bool,
-    /// Tool calls allowed at once; the next one gets 503 at once.
-    #[arg(long, default_value_t = 32)]
+    /// Tool calls allowed at once (at least 1); the next one gets 503 at once.
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     pub max_in_flight: usize,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    /// Largest request body accepted, in bytes (at least 1024).
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_parser = body_limit)]
     pub max_body_bytes: usize,
     /// Ceiling on the graceful drain after SIGTERM, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub drain_timeout_ms: u64,
+}
+
+/// A count that must be at least 1.
+pub fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(0) => Err("0 would refuse every call; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a whole number")),
+    }
+}
+
+/// A body limit large enough for any MCP request.
+fn body_limit(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if n < 1024 => Err(format!(
+            "{n} bytes is too small for any MCP request; give at least 1024"
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a number of bytes")),
+    }
+}
+
+/// Refuses sessions that could only serve nothing: no id, no capabilities, or
+/// allowed roots none of which exist. Roots that do not exist are warned about.
+fn check_session(session: &Session) -> Result<()> {
+    let where_ = &session.source;
+    if session.payload.session_id.trim().is_empty() {
+        bail!(
+            "the session from {where_} has no session_id; give it one, e.g. {{\"session_id\":\"s1\",\"drain\":\"development\",\"capabilities\":[\"workspace.read\"]}}"
+        );
+    }
+    if session.capabilities.is_empty() {
+        bail!(
+            "the session from {where_} grants no capabilities, so every tool would be hidden; list them in \"capabilities\" (e.g. \"workspace.read\"), see docs/reference.md"
+        );
+    }
+    if let Some(roots) = &session.payload.allowed_roots {
+        let missing: Vec<_> = roots.iter().filter(|r| !r.is_dir()).collect();
+        for r in &missing {
+            tracing::warn!(root = %r.display(), "allowed root does not exist or is not a directory; it is skipped");
+        }
+        if !roots.is_empty() && missing.len() == roots.len() {
+            bail!(
+                "none of the session's allowed_roots exists ({}); every path would be refused. Create them or fix the session",
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if !session.payload.drain.is_empty()
+        && session.payload.drain != "standalone"
+        && !ralph_mcp_session::capability::is_known_drain(&session.payload.drain)
+    {
+        tracing::warn!(
+            drain = %session.payload.drain,
+            "unknown drain; the session's capabilities decide what it may do. Known drains:\n{}",
+            ralph_mcp_session::capability::describe_drains()
+        );
+    }
+    Ok(())
 }
 
 /// The socket the server will accept on, and how it was obtained.
@@ -104,16 +167,14 @@ fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
 
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
-    let mut session = match Session::from_env_with(|k| std::env::var(k).ok())? {
-        Some(s) => s,
-        None => {
-            let id = format!("standalone-{:016x}", rand::random::<u64>());
-            tracing::warn!(
-                "no RALPH_MCP_SESSION_FILE or RALPH_MCP_SESSION_JSON: minted a STANDALONE session with EVERY capability (session_id {id})"
-            );
-            Session::standalone(id)
-        }
+    let (mut session, standalone) = match Session::from_env_with(|k| std::env::var(k).ok())? {
+        Some(s) => (s, false),
+        None => (
+            Session::standalone(format!("standalone-{:016x}", rand::random::<u64>())),
+            true,
+        ),
     };
+    check_session(&session)?;
     // The CLI the server was started for bounds media delivery when the
     // session's model_identity does not name one.
     if let (Some(transport), Some(serde_json::Value::Object(identity))) = (
@@ -151,6 +212,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let session_id = session.payload.session_id.clone();
     let server = Server::new(session, &workspace, config, listener)?;
     let summary = server.summary();
+    if standalone {
+        // Said once everything else has worked, so it never precedes an unrelated error.
+        tracing::warn!(
+            "no RALPH_MCP_SESSION_FILE or RALPH_MCP_SESSION_JSON: serving a STANDALONE session with EVERY capability (session_id {session_id})"
+        );
+    }
     eprintln!(
         "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
         env!("CARGO_PKG_VERSION"),

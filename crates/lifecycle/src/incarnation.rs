@@ -36,6 +36,37 @@ pub struct Incarnation {
     pub exited: watch::Receiver<Option<ExitStatus>>,
 }
 
+/// The server log is rotated (to `mcp-server.log.1`, replacing the one before)
+/// when a new server starts and it has grown past this.
+pub const SERVER_LOG_CAP: u64 = 8 * 1024 * 1024;
+
+/// Makes `<workspace>/.agent` with a `.gitignore` of `*`, so ralph-mcp's own
+/// files never show in the user's `git status`.
+fn ensure_agent_dir(workspace: &Path) -> Result<(), LifecycleError> {
+    use ralph_mcp_session::names::agent_paths;
+    let dir = workspace.join(agent_paths::DIR);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {
+            let _ = std::fs::write(dir.join(".gitignore"), "*\n");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(LifecycleError::Io(
+            format!("cannot create {}", dir.display()),
+            e,
+        )),
+    }
+}
+
+/// Moves a log past [`SERVER_LOG_CAP`] aside.
+fn rotate_log(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > SERVER_LOG_CAP) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        let _ = std::fs::rename(path, old);
+    }
+}
+
 /// `<workspace>/.agent/tmp/mcp-server.log`.
 pub fn server_log_path(workspace: &Path) -> PathBuf {
     use ralph_mcp_session::names::agent_paths;
@@ -96,10 +127,12 @@ impl Incarnation {
         options: &ServerOptions,
     ) -> Result<Self, LifecycleError> {
         let log_path = server_log_path(workspace);
+        ensure_agent_dir(workspace)?;
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LifecycleError::Io(format!("cannot create {}", dir.display()), e))?;
         }
+        rotate_log(&log_path);
         let log = OpenOptions::new()
             .create(true)
             .append(true)

@@ -58,8 +58,12 @@ pub struct ExecConfig {
     pub write_paths: Vec<PathBuf>,
 }
 
+/// The top-level tables the file may hold.
+pub const KNOWN_TABLES: &[&str] = &["media", "exec", "mcp_servers", "web_search", "web_visit"];
+
 /// The parsed file.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct McpConfig {
     /// `[media]`.
     #[serde(default)]
@@ -122,6 +126,25 @@ impl McpConfig {
 
     /// Parses and validates the text of a file.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        if let Some(unknown) = table.keys().find(|k| !KNOWN_TABLES.contains(&k.as_str())) {
+            let closest = KNOWN_TABLES
+                .iter()
+                .max_by(|a, b| {
+                    strsim::jaro_winkler(unknown, a).total_cmp(&strsim::jaro_winkler(unknown, b))
+                })
+                .filter(|k| strsim::jaro_winkler(unknown, k) > 0.8);
+            return Err(format!(
+                "unknown table `[{unknown}]`{}; the tables are {}",
+                closest.map_or(String::new(), |k| format!(" (did you mean `[{k}]`?)")),
+                KNOWN_TABLES
+                    .iter()
+                    .map(|k| format!("[{k}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
         if cfg.media.max_inline_bytes == 0 {
             return Err("key `media.max_inline_bytes` must be greater than 0".into());
@@ -164,5 +187,30 @@ mod tests {
         assert!(err.contains("media.max_inline_bytes"), "{err}");
         let err = McpConfig::parse("[media]\nmax_inline_bytes = \"big\"\n").unwrap_err();
         assert!(err.contains("max_inline_bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_table_is_named_with_the_closest_known_one() {
+        let err = McpConfig::parse("[mcp_server.x]\ncommand = \"y\"\n").unwrap_err();
+        assert!(
+            err.contains("`[mcp_server]`") && err.contains("did you mean `[mcp_servers]`"),
+            "{err}"
+        );
+        let err = McpConfig::parse("[zzz]\n").unwrap_err();
+        assert!(
+            err.contains("`[zzz]`") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exec_settings_parse_and_relative_paths_are_refused() {
+        let cfg = McpConfig::parse("[exec]\nsandbox = \"required\"\nnetwork = true\n").unwrap();
+        assert_eq!(cfg.exec.sandbox, crate::sandbox::Mode::Required);
+        assert!(cfg.exec.network);
+        let err = McpConfig::parse("[exec]\nwrite_paths = [\"rel\"]\n").unwrap_err();
+        assert!(err.contains("not absolute"), "{err}");
+        let err = McpConfig::parse("[exec]\nsandbox = \"maybe\"\n").unwrap_err();
+        assert!(err.contains("sandbox") || err.contains("maybe"), "{err}");
     }
 }

@@ -131,7 +131,7 @@ async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: 
                 StatusCode::UNAUTHORIZED,
                 "null",
                 -32001,
-                "Unauthorized: send `Authorization: Bearer <token>` with the token from MCP_AUTH_TOKEN",
+                "Unauthorized: send `Authorization: Bearer <token>` with the token the server was started with (its MCP_AUTH_TOKEN; agents under `ralph-mcp run` get it as RALPH_MCP_AUTH_TOKEN, which `ralph-mcp call` and `probe` read too)",
             );
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -36,3 +36,8 @@ pub use ralph_mcp_process::sandbox;
 use ralph_mcp_process::spawn as process;
 pub use serve::{ServeError, Server, ServerSummary};
 pub use state::ServerConfig;
+
+/// The Markdown reference of every built-in tool (`ralph-mcp tools`).
+pub fn tool_reference_markdown() -> String {
+    tools::reference::markdown()
+}

@@ -229,7 +229,37 @@ impl FromIterator<Capability> for CapabilitySet {
     }
 }
 
-/// The default grants for a drain (DESIGN §4). Unknown drains get the base grants.
+/// The drains with their own grants, and what each adds to the base grants.
+pub const DRAINS: &[(&str, &str)] = &[
+    (
+        "development",
+        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded",
+    ),
+    (
+        "fix",
+        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded",
+    ),
+    ("review", "run.report_progress (read-only)"),
+    ("analysis", "run.report_progress (read-only)"),
+    ("commit", "run.report_progress, workspace.write_ephemeral"),
+];
+
+/// True when `drain` is one of [`DRAINS`] (in any of the accepted spellings).
+pub fn is_known_drain(drain: &str) -> bool {
+    let key = normalize_token(drain);
+    DRAINS.iter().any(|(d, _)| *d == key)
+}
+
+/// The valid drains and their grants, one per line, for error messages.
+pub fn describe_drains() -> String {
+    DRAINS
+        .iter()
+        .map(|(d, g)| format!("  {d}: base grants + {g}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The default grants for a drain (see `docs/reference.md`). Unknown drains get the base grants.
 /// `upstream_configured` adds `upstream.tool_use` for every drain except commit.
 pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
     use Capability::*;

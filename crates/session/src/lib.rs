@@ -1,7 +1,8 @@
 //! Session data shared by the ralph-mcp server and lifecycle.
 //!
-//! Pure data: the session payload (DESIGN §2), capabilities and drains (§4), and the
-//! names that form the contract with Ralph Workflow. No network, no processes.
+//! Pure data: the session payload, capabilities and drains (all described in
+//! `docs/reference.md`), and the names that form the contract with Ralph
+//! Workflow. No network, no processes.
 
 pub mod capability;
 pub mod media;

@@ -1,4 +1,4 @@
-//! Media delivery per modality (DESIGN §2 `model_identity` / `capability_profile`).
+//! Media delivery per modality (the session's `model_identity` / `capability_profile`, see `docs/reference.md`).
 //!
 //! A session's `model_identity` (`provider`, `model_id`, `transport`) resolves to
 //! a [`Verdict`] per [`Modality`]: how a `read_media` result may carry that kind

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::capability::CapabilitySet;
 use crate::names::{SESSION_FILE_ENV, SESSION_JSON_ENV};
 
-/// The wire form of a session (DESIGN §2). Unknown keys are ignored; optional keys
+/// The wire form of a session (see `docs/reference.md`). Unknown keys are ignored; optional keys
 /// that are absent stay absent when the payload is written back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SessionPayload {
@@ -95,6 +95,11 @@ pub enum SessionError {
     /// An allowed root is not an absolute path.
     #[error("session allowed_roots entry {0:?} is not an absolute path")]
     RelativeRoot(PathBuf),
+    /// A session variable is set to nothing.
+    #[error(
+        "{0} is set but empty; unset it (for a standalone session with every capability) or give it a value"
+    )]
+    EmptyVariable(&'static str),
 }
 
 /// A loaded session: the payload plus its parsed capabilities.
@@ -184,13 +189,22 @@ impl Session {
     pub fn from_env_with(
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, SessionError> {
-        if let Some(path) = get(SESSION_FILE_ENV).filter(|p| !p.is_empty()) {
-            return Self::from_file(Path::new(&path)).map(Some);
+        // Set but empty is a mistake, not a request for the all-capability
+        // standalone session.
+        match get(SESSION_FILE_ENV) {
+            Some(path) if path.trim().is_empty() => {
+                return Err(SessionError::EmptyVariable(SESSION_FILE_ENV));
+            }
+            Some(path) => return Self::from_file(Path::new(&path)).map(Some),
+            None => {}
         }
-        if let Some(json) = get(SESSION_JSON_ENV).filter(|j| !j.trim().is_empty()) {
-            return Self::from_json(&json, SessionSource::InlineJson).map(Some);
+        match get(SESSION_JSON_ENV) {
+            Some(json) if json.trim().is_empty() => {
+                Err(SessionError::EmptyVariable(SESSION_JSON_ENV))
+            }
+            Some(json) => Self::from_json(&json, SessionSource::InlineJson).map(Some),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// True for parallel-worker sessions, whose writes must fall under the allowed roots.

@@ -131,6 +131,19 @@ impl AgentDir {
         Ok(File::from(fd))
     }
 
+    /// Opens a log `.agent/<sub>/<name>` for appending, first moving it to
+    /// `<name>.1` (replacing the one before) when it has grown past `cap` bytes,
+    /// so no log grows without bound.
+    pub fn append_log(&self, sub: &str, name: &str, cap: u64) -> io::Result<File> {
+        let dir = self.dir(sub, true)?;
+        if let Ok(st) = rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            && u64::try_from(st.st_size).unwrap_or(0) > cap
+        {
+            let _ = rustix::fs::renameat(&dir, name, &dir, format!("{name}.1").as_str());
+        }
+        self.append(sub, name)
+    }
+
     /// Creates `.agent/<sub>/<name>` exclusively for writing.
     pub fn create_new(&self, sub: &str, name: &str) -> io::Result<File> {
         let dir = self.dir(sub, true)?;

@@ -41,6 +41,7 @@ fn file_key(run_id: &str) -> String {
 
 /// Arguments of `report_progress`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProgressArgs {
     /// Short status, e.g. "tests passing, fixing lint".
     pub status: String,
@@ -77,6 +78,7 @@ pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
 
 /// Arguments of `declare_complete`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CompleteArgs {
     /// What was done.
     pub summary: Option<String>,
@@ -119,6 +121,7 @@ pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
 
 /// Arguments of `read_env`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadEnvArgs {
     /// Variable name.
     pub name: String,

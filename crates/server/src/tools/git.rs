@@ -308,6 +308,7 @@ fn check_format(tool: &str, format: &str, allowed: &[&str]) -> Result<(), ToolEr
 
 /// Arguments of `git_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StatusArgs {
     /// `raw` (git's own text) or `compact` (porcelain with branch).
     #[serde(default = "raw")]
@@ -337,6 +338,7 @@ pub async fn git_status(ctx: Arc<ToolContext>, args: StatusArgs) -> ToolResult {
 
 /// Arguments of `git_diff`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DiffArgs {
     /// Extra arguments to `git diff`, e.g. ["--cached"] or ["HEAD~1", "--", "src"].
     #[serde(default)]
@@ -388,6 +390,7 @@ pub async fn git_diff(ctx: Arc<ToolContext>, args: DiffArgs) -> ToolResult {
 
 /// Arguments of `git_log`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogArgs {
     /// Number of commits (default 10, at most 1000).
     #[serde(default = "default_count")]
@@ -423,6 +426,7 @@ pub async fn git_log(ctx: Arc<ToolContext>, args: LogArgs) -> ToolResult {
 
 /// Arguments of `git_show`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ShowArgs {
     /// The commit, tag or `rev:path` to show.
     #[serde(rename = "ref")]

@@ -40,6 +40,7 @@ const MAX_CONTEXT: usize = 20;
 
 /// Arguments of `grep_files`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GrepArgs {
     /// Regular expression (Rust regex syntax) or, with `regex: false`, a literal.
     pub pattern: String,

@@ -63,6 +63,7 @@ fn collect_entries(
 
 /// Arguments of `list_directory`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListDirectoryArgs {
     /// Directory to list, relative to the workspace root (default ".").
     #[serde(default = "default_dot")]
@@ -103,6 +104,7 @@ pub fn list_directory(ctx: &ToolContext, args: ListDirectoryArgs) -> ToolResult 
 
 /// Arguments of `list_directory_recursive`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecursiveArgs {
     /// Directory to walk, relative to the workspace root (default ".").
     #[serde(default = "default_dot")]
@@ -131,6 +133,7 @@ pub fn list_directory_recursive(ctx: &ToolContext, args: RecursiveArgs) -> ToolR
 
 /// Arguments of `directory_tree`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TreeArgs {
     /// Root of the tree, relative to the workspace root (default ".").
     #[serde(default = "default_dot")]
@@ -198,6 +201,7 @@ fn default_limit() -> usize {
 
 /// Arguments of `search_files`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchFilesArgs {
     /// Glob to match. Without a `/` it matches file names at any depth
     /// (`*.rs`); with one it matches paths relative to `path` (`src/**/*.rs`).

@@ -111,6 +111,7 @@ fn inline() -> String {
 
 /// Arguments of `read_media` and `read_image`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MediaArgs {
     /// A file inside the allowed roots, or a `ralph://media/<uuid>` handle to replay.
     pub path: String,

@@ -11,6 +11,7 @@ pub mod grep;
 pub mod list;
 pub mod media;
 pub mod read;
+pub mod reference;
 pub mod tracked;
 pub mod walk;
 pub mod write;

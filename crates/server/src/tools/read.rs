@@ -25,6 +25,7 @@ fn default_max_bytes() -> u64 {
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadFileArgs {
     /// File path, relative to the workspace root or absolute inside an allowed root.
     pub path: String,
@@ -429,6 +430,7 @@ fn read_byte_range(
 
 /// One selector of `read_multiple_files` `items`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadItem {
     /// File path.
     pub path: String,
@@ -440,6 +442,7 @@ pub struct ReadItem {
 
 /// Arguments of `read_multiple_files`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadMultipleArgs {
     /// File paths to read.
     pub paths: Option<Vec<String>>,
@@ -518,6 +521,7 @@ pub fn read_multiple_files(ctx: &ToolContext, args: ReadMultipleArgs) -> ToolRes
 
 /// Arguments of `stat_path`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StatArgs {
     /// Path to describe.
     pub path: String,
@@ -567,6 +571,7 @@ pub fn stat_path(ctx: &ToolContext, args: StatArgs) -> ToolResult {
 
 /// Arguments of `list_allowed_roots` (none).
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
 /// `list_allowed_roots`.

@@ -82,6 +82,7 @@ fn exists(entry: &Entry) -> bool {
 
 /// Arguments of `write_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WriteFileArgs {
     /// Destination file, relative to the workspace root.
     pub path: String,
@@ -142,6 +143,7 @@ pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
 
 /// One replacement of `edit_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TextEdit {
     /// Exact text to find; its first occurrence is replaced.
     #[serde(rename = "oldText")]
@@ -153,6 +155,7 @@ pub struct TextEdit {
 
 /// Arguments of `edit_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EditFileArgs {
     /// File to edit.
     pub path: String,
@@ -268,6 +271,7 @@ pub fn edit_file(ctx: &ToolContext, args: EditFileArgs) -> ToolResult {
 
 /// Arguments of `append_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppendFileArgs {
     /// File to append to (created when missing).
     pub path: String,
@@ -292,6 +296,7 @@ pub fn append_file(ctx: &ToolContext, args: AppendFileArgs) -> ToolResult {
 
 /// Arguments of `create_directory`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateDirArgs {
     /// Directory to create, with any missing parents.
     pub path: String,
@@ -315,6 +320,7 @@ pub fn create_directory(ctx: &ToolContext, args: CreateDirArgs) -> ToolResult {
 
 /// Arguments of `move_file` and `copy_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SrcDestArgs {
     /// Source path.
     pub src: String,
@@ -442,6 +448,7 @@ pub fn copy_file(ctx: &ToolContext, args: SrcDestArgs) -> ToolResult {
 
 /// Arguments of `delete_path`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteArgs {
     /// File, link or directory to delete. A symlink is removed, not its target.
     pub path: String,

@@ -21,6 +21,9 @@ use tokio::sync::Notify;
 use super::config::{HeaderSource, Transport, UpstreamSpec};
 use crate::progress::ProgressSink;
 
+/// An upstream's stderr log is rotated past this size.
+pub const LOG_CAP: u64 = 8 * 1024 * 1024;
+
 /// How upstreams are restarted.
 pub const RESTART: ralph_mcp_process::RestartPolicy = ralph_mcp_process::RestartPolicy::DEFAULT;
 
@@ -263,7 +266,7 @@ impl Upstream {
         let path = agent
             .path(ralph_mcp_session::names::agent_paths::TMP)
             .join(&name);
-        let file = agent.append(ralph_mcp_session::names::agent_paths::TMP, &name);
+        let file = agent.append_log(ralph_mcp_session::names::agent_paths::TMP, &name, LOG_CAP);
         match file {
             Ok(f) => f.into(),
             Err(e) => {

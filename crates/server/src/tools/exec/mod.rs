@@ -109,6 +109,7 @@ fn raw() -> String {
 
 /// Arguments of `exec`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ExecArgs {
     /// The command: a line (split like a POSIX shell; run through `sh -c` when it
     /// uses shell operators) or an argv array.
@@ -211,6 +212,7 @@ pub async fn exec(ctx: Arc<ToolContext>, mut args: ExecArgs) -> ToolResult {
 
 /// Arguments of `unsafe_exec` / `raw_exec`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RawExecArgs {
     /// A shell script, run with `sh -c`.
     pub command: String,
@@ -246,6 +248,7 @@ fn default_wait() -> u64 {
 
 /// Arguments of `exec_wait`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WaitArgs {
     /// The job id returned by exec.
     pub job_id: String,
@@ -274,6 +277,7 @@ pub async fn exec_wait(ctx: Arc<ToolContext>, args: WaitArgs) -> ToolResult {
 
 /// Arguments of `exec_cancel`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelArgs {
     /// The job id returned by exec.
     pub job_id: String,
