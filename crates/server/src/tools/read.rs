@@ -198,11 +198,20 @@ fn read_whole(
     metadata: bool,
 ) -> Result<ReadOut, ToolError> {
     let mut file = file;
-    let mut buf = Vec::with_capacity(total.min(max_bytes) as usize);
-    (&mut file)
-        .take(max_bytes)
-        .read_to_end(&mut buf)
-        .map_err(|e| io_error(raw, e))?;
+    let want = total.min(max_bytes);
+    let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];
+    // Read the size fstat reported, without the extra read that only finds EOF;
+    // a file that grew meanwhile is read as it was when it was opened.
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(raw, e)),
+        }
+    }
+    buf.truncate(got);
     let truncated = total > buf.len() as u64;
     let text = if truncated {
         utf8_cut(buf, raw)?
