@@ -373,3 +373,58 @@ def test_ctrl_c_on_the_terminal_is_the_interactive_agents_to_handle(ws, env):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(master)
+
+
+def test_claude_flags_go_before_a_double_dash_and_outside_tmpdir(ws, env):
+    # A stand-in `claude` that prints its arguments one per line.
+    script = 'for a in "$@"; do echo "arg:$a"; done'
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--agent", "claude", "--", "sh", "-c", script,
+                        "claude", "-p", "--", "fix the test"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    args = [line[4:] for line in p.stdout.splitlines() if line.startswith("arg:")]
+    assert args.index("--strict-mcp-config") < args.index("--") < args.index("fix the test"), args
+    cfg = args[args.index("--mcp-config") + 1]
+    assert cfg.startswith(str(ws / ".agent" / "tmp" / "run-")) and not cfg.startswith(env["TMPDIR"]), cfg
+    assert not Path(cfg).exists(), "the per-run directory is removed with the run"
+    assert_clean(ws, env)
+
+
+def test_codex_keeps_the_users_config_and_preapproves_ralph(ws, env, tmp_path):
+    user = tmp_path / "codex-user"
+    user.mkdir()
+    (user / "config.toml").write_text('model = "o4-mini"\n[mcp_servers.other]\ncommand = "other-server"\n')
+    (user / "auth.json").write_text("{}")
+    script = 'cat "$CODEX_HOME/config.toml"; echo; echo "home:$CODEX_HOME"; ls "$CODEX_HOME"'
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--agent", "codex", "--", "sh", "-c", script],
+                       env={**env, "CODEX_HOME": str(user)}, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert 'model = "o4-mini"' in p.stdout and "other-server" in p.stdout
+    assert 'default_tools_approval_mode = "approve"' in p.stdout
+    assert 'bearer_token_env_var = "RALPH_MCP_AUTH_TOKEN"' in p.stdout
+    home = next(line[5:] for line in p.stdout.splitlines() if line.startswith("home:"))
+    assert home.startswith(str(ws / ".agent" / "tmp")) and "auth.json" in p.stdout
+    assert_clean(ws, env)
+
+
+def test_a_killed_runs_agent_files_are_swept_by_the_next_run(ws, env):
+    p = subprocess.Popen([str(BINARY), "run", "--workspace", str(ws), "--agent", "claude", "--", "sh", "-c",
+                          "sleep 987681", "claude"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.append(p)
+    run_dirs = lambda: [d for d in (ws / ".agent" / "tmp").glob("run-*")]  # noqa: E731
+    assert wait_for(run_dirs)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert run_dirs(), "a SIGKILLed run cannot clean up itself"
+    q = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--", "true"], env=env, capture_output=True, timeout=30)
+    assert q.returncode == 0
+    assert run_dirs() == []
+    assert wait_for(lambda: not processes_with("sleep 987681"), 5)
+
+
+def test_configured_upstreams_grant_upstream_tool_use(ws, env):
+    (ws / ".agent").mkdir(exist_ok=True)
+    (ws / ".agent" / "mcp.toml").write_text('[mcp_servers.nothing]\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\n')
+    script = f'{BINARY} call "$RALPH_MCP_ENDPOINT" ralph_custom__nothing__x; echo rc=$?'
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--drain", "review", "--", "sh", "-c", script],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert "upstream.tool_use" not in p.stdout + p.stderr, p.stdout + p.stderr

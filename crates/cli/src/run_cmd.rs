@@ -88,8 +88,32 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
+/// True when the workspace's `.agent/mcp.toml` or `RALPH_UPSTREAM_MCP_CONFIG`
+/// names upstream servers (then every drain but commit may call their tools).
+fn upstreams_configured(workspace: &std::path::Path) -> bool {
+    use ralph_mcp_session::names::{UPSTREAM_CONFIG_ENV, agent_paths};
+    let from_env = std::env::var(UPSTREAM_CONFIG_ENV)
+        .ok()
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
+        .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+    let from_file = std::fs::read_to_string(
+        workspace
+            .join(agent_paths::DIR)
+            .join(agent_paths::CONFIG_FILE),
+    )
+    .ok()
+    .and_then(|text| text.parse::<toml::Table>().ok())
+    .and_then(|t| {
+        t.get("mcp_servers")
+            .and_then(|s| s.as_table().map(|s| !s.is_empty()))
+    })
+    .unwrap_or(false);
+    from_env || from_file
+}
+
 fn build_session(args: &RunArgs, run_id: &str) -> Result<Session> {
-    let mut caps: CapabilitySet = default_grants(&args.drain, false);
+    let mut caps: CapabilitySet =
+        default_grants(&args.drain, upstreams_configured(&args.workspace));
     let (extra, unknown) =
         CapabilitySet::parse_tokens(args.capabilities.iter().map(String::as_str));
     if let Some(bad) = unknown.first() {
@@ -318,7 +342,23 @@ async fn run_inner(args: RunArgs) -> Result<Ending> {
         run_id: run_id.clone(),
         label_scope: format!("ralph-mcp-run-{run_id}"),
     };
-    let mut files = AgentFiles::default();
+    let agent_tmp = args
+        .workspace
+        .join(ralph_mcp_session::names::agent_paths::DIR)
+        .join(ralph_mcp_session::names::agent_paths::TMP);
+    ralph_mcp_lifecycle::agent::sweep_run_dirs(&agent_tmp);
+    let mut files = match AgentFiles::create(&agent_tmp, &run_id) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ralph-mcp run: {e}");
+            supervisor.shutdown().await;
+            return Ok(Ending::new(
+                EXIT_START_FAILED,
+                EndedBy::StartFailed,
+                e.to_string(),
+            ));
+        }
+    };
     let mut cmd = match agent_command(args.agent, &args.command, &endpoint, &mut files) {
         Ok(c) => c,
         Err(e) => {

@@ -1,7 +1,7 @@
 //! Wiring an agent CLI to the endpoint, and running it in its own process group.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -15,7 +15,6 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 use crate::error::LifecycleError;
-use crate::incarnation::die_with_parent;
 
 /// Which agent CLI is being wired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +66,19 @@ pub fn claude_config(ep: &AgentEndpoint) -> serde_json::Value {
     json!({"mcpServers": {SERVER_NAME: server}})
 }
 
-/// The Codex `config.toml` section; the token travels by environment variable.
-pub fn codex_config(ep: &AgentEndpoint) -> String {
-    let mut table = toml::Table::new();
+/// The Codex `config.toml`: the user's own configuration (model, provider, other
+/// MCP servers) with `[mcp_servers.ralph]` added or replaced. The token travels by
+/// environment variable; tool calls are pre-approved (`default_tools_approval_mode`),
+/// since headless `codex exec` refuses any call that needs approval.
+pub fn codex_config_merged(ep: &AgentEndpoint, user: Option<&str>) -> String {
+    let mut table: toml::Table = match user.map(str::parse::<toml::Table>) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the user's Codex config.toml does not parse; the run uses ralph-mcp's server block alone");
+            toml::Table::new()
+        }
+        None => toml::Table::new(),
+    };
     let mut server = toml::Table::new();
     server.insert("url".into(), toml::Value::String(ep.url.clone()));
     if ep.token.is_some() {
@@ -78,10 +87,50 @@ pub fn codex_config(ep: &AgentEndpoint) -> String {
             toml::Value::String(AGENT_AUTH_TOKEN_ENV.into()),
         );
     }
-    let mut servers = toml::Table::new();
-    servers.insert(SERVER_NAME.into(), toml::Value::Table(server));
-    table.insert("mcp_servers".into(), toml::Value::Table(servers));
+    server.insert(
+        "default_tools_approval_mode".into(),
+        toml::Value::String("approve".into()),
+    );
+    let servers = table
+        .entry("mcp_servers")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !servers.is_table() {
+        *servers = toml::Value::Table(toml::Table::new());
+    }
+    if let Some(servers) = servers.as_table_mut() {
+        servers.insert(SERVER_NAME.into(), toml::Value::Table(server));
+    }
     toml::to_string(&table).unwrap_or_default()
+}
+
+/// The Codex `config.toml` with only ralph-mcp's server block.
+pub fn codex_config(ep: &AgentEndpoint) -> String {
+    codex_config_merged(ep, None)
+}
+
+/// The user's own Codex home: `$CODEX_HOME`, else `~/.codex`.
+fn user_codex_home() -> Option<PathBuf> {
+    std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".codex")))
+}
+
+/// Puts Claude's wiring where the Claude CLI reads it: before a `--` that ends its
+/// options (after it the flags would become prompt text), else at the end.
+pub fn with_claude_flags(argv: &[String], config: &Path) -> Vec<String> {
+    let flags = [
+        "--mcp-config".to_owned(),
+        config.display().to_string(),
+        "--strict-mcp-config".to_owned(),
+    ];
+    let mut out = argv.to_vec();
+    let at = out
+        .iter()
+        .skip(1)
+        .position(|a| a == "--")
+        .map_or(out.len(), |p| p + 1);
+    out.splice(at..at, flags);
+    out
 }
 
 /// The OpenCode config content.
@@ -93,33 +142,78 @@ pub fn opencode_config(ep: &AgentEndpoint) -> serde_json::Value {
     json!({"$schema": "https://opencode.ai/config.json", "mcp": {SERVER_NAME: server}})
 }
 
-/// Files created for the agent, removed on drop.
+/// The per-run directory of agent wiring (Claude's config file, Codex's home),
+/// under `<workspace>/.agent/tmp/`, not `$TMPDIR` (Codex refuses to put helper
+/// binaries in a temp dir). Removed on drop; a run killed before that is swept
+/// by the next run ([`sweep_run_dirs`]).
 #[derive(Debug, Default)]
 pub struct AgentFiles {
-    paths: Vec<PathBuf>,
-    dirs: Vec<tempfile::TempDir>,
+    dir: Option<PathBuf>,
+}
+
+impl AgentFiles {
+    /// A fresh `run-<supervisor pid>-<run id>` directory (0700) under `tmp`.
+    pub fn create(tmp: &Path, run_id: &str) -> Result<Self, LifecycleError> {
+        std::fs::create_dir_all(tmp)
+            .map_err(|e| LifecycleError::Io(format!("cannot create {}", tmp.display()), e))?;
+        let dir = tmp.join(format!("{RUN_DIR_PREFIX}{}-{run_id}", std::process::id()));
+        std::fs::create_dir(&dir)
+            .map_err(|e| LifecycleError::Io(format!("cannot create {}", dir.display()), e))?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        Ok(Self { dir: Some(dir) })
+    }
+
+    fn dir(&self) -> Result<&Path, LifecycleError> {
+        self.dir.as_deref().ok_or_else(|| {
+            LifecycleError::Io(
+                "no per-run directory for the agent's configuration".into(),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+    }
 }
 
 impl Drop for AgentFiles {
     fn drop(&mut self) {
-        for p in &self.paths {
-            let _ = std::fs::remove_file(p);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
-fn private_file(prefix: &str, suffix: &str, content: &[u8]) -> Result<PathBuf, LifecycleError> {
-    let mut f = tempfile::Builder::new()
-        .prefix(prefix)
-        .suffix(suffix)
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile()
-        .map_err(|e| LifecycleError::Io("cannot create the agent config file".into(), e))?;
+/// Prefix of the per-run directories.
+pub const RUN_DIR_PREFIX: &str = "run-";
+
+/// Removes per-run directories under `tmp` whose supervisor is gone.
+pub fn sweep_run_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RUN_DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn private_file(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf, LifecycleError> {
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| LifecycleError::Io(format!("cannot create {}", path.display()), e))?;
     f.write_all(content)
-        .map_err(|e| LifecycleError::Io("cannot write the agent config file".into(), e))?;
-    let (_, path) = f
-        .keep()
-        .map_err(|e| LifecycleError::Io("cannot keep the agent config file".into(), e.error))?;
+        .map_err(|e| LifecycleError::Io(format!("cannot write {}", path.display()), e))?;
     Ok(path)
 }
 
@@ -138,16 +232,55 @@ pub fn agent_command(
         })?;
     // The agent runs under the containment shim: when it exits, is killed, or the
     // run ends (even by SIGKILL of `run`), every process it started goes with it.
+    let _ = (program, args);
+    let mut agent_argv = argv.to_vec();
+    let mut env: Vec<(String, String)> = Vec::new();
+    match kind {
+        AgentKind::Claude => {
+            let doc = serde_json::to_vec_pretty(&claude_config(ep)).unwrap_or_default();
+            let path = private_file(files.dir()?, "claude-mcp.json", &doc)?;
+            agent_argv = with_claude_flags(&agent_argv, &path);
+        }
+        AgentKind::Codex => {
+            let home = files.dir()?.join("codex-home");
+            std::fs::create_dir(&home)
+                .map_err(|e| LifecycleError::Io("cannot create CODEX_HOME".into(), e))?;
+            let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700));
+            let user_home = user_codex_home();
+            let user_config = user_home
+                .as_ref()
+                .and_then(|h| std::fs::read_to_string(h.join("config.toml")).ok());
+            std::fs::write(
+                home.join("config.toml"),
+                codex_config_merged(ep, user_config.as_deref()),
+            )
+            .map_err(|e| LifecycleError::Io("cannot write CODEX_HOME/config.toml".into(), e))?;
+            // Keep the user's Codex login working under the per-run home.
+            if let Some(auth) = user_home.map(|h| h.join("auth.json"))
+                && auth.exists()
+            {
+                let _ = std::os::unix::fs::symlink(&auth, home.join("auth.json"));
+            }
+            env.push(("CODEX_HOME".into(), home.display().to_string()));
+        }
+        AgentKind::OpenCode => {
+            env.push((
+                "OPENCODE_CONFIG_CONTENT".into(),
+                opencode_config(ep).to_string(),
+            ));
+        }
+        AgentKind::Generic => {}
+    }
     let mut cmd = match ralph_mcp_process::sandbox::shim_exe() {
         Ok(shim) => {
             let policy = ralph_mcp_process::sandbox::Policy::contain_only(we_hold_the_terminal());
             let mut c = Command::new(shim);
-            c.args(ralph_mcp_process::sandbox::shim_args(&policy, argv));
+            c.args(ralph_mcp_process::sandbox::shim_args(&policy, &agent_argv));
             c
         }
         Err(_) => {
-            let mut c = Command::new(program);
-            c.args(args);
+            let mut c = Command::new(&agent_argv[0]);
+            c.args(&agent_argv[1..]);
             c
         }
     };
@@ -158,40 +291,7 @@ pub fn agent_command(
         Some(t) => cmd.env(AGENT_AUTH_TOKEN_ENV, t),
         None => cmd.env_remove(AGENT_AUTH_TOKEN_ENV),
     };
-    match kind {
-        AgentKind::Claude => {
-            let doc = serde_json::to_vec_pretty(&claude_config(ep)).unwrap_or_default();
-            let path = private_file("ralph-mcp-claude-", ".json", &doc)?;
-            cmd.arg("--mcp-config")
-                .arg(&path)
-                .arg("--strict-mcp-config");
-            files.paths.push(path);
-        }
-        AgentKind::Codex => {
-            let dir = tempfile::Builder::new()
-                .prefix("ralph-mcp-codex-home-")
-                .tempdir()
-                .map_err(|e| LifecycleError::Io("cannot create CODEX_HOME".into(), e))?;
-            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
-            std::fs::write(dir.path().join("config.toml"), codex_config(ep))
-                .map_err(|e| LifecycleError::Io("cannot write CODEX_HOME/config.toml".into(), e))?;
-            // Keep the user's Codex login working under the per-run home.
-            let user_home = std::env::var_os("CODEX_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".codex")));
-            if let Some(auth) = user_home.map(|h| h.join("auth.json"))
-                && auth.exists()
-            {
-                let _ = std::os::unix::fs::symlink(&auth, dir.path().join("auth.json"));
-            }
-            cmd.env("CODEX_HOME", dir.path());
-            files.dirs.push(dir);
-        }
-        AgentKind::OpenCode => {
-            cmd.env("OPENCODE_CONFIG_CONTENT", opencode_config(ep).to_string());
-        }
-        AgentKind::Generic => {}
-    }
+    cmd.envs(env);
     Ok(cmd)
 }
 
@@ -229,16 +329,17 @@ impl AgentProcess {
     /// neither order can leave the agent stopped by SIGTTIN), and the terminal is
     /// taken back when the agent ends.
     pub fn spawn(mut cmd: Command) -> std::io::Result<Self> {
-        let parent = std::process::id();
         let owns_terminal = we_hold_the_terminal();
-        cmd.process_group(0).kill_on_drop(true);
-        // SAFETY: die_with_parent and hand_terminal_to only make async-signal-safe calls.
+        // The agent keeps the token it was handed on purpose.
+        ralph_mcp_process::spawn::harden(&mut cmd, ralph_mcp_process::spawn::Tokens::Keep);
+        cmd.kill_on_drop(true);
+        // SAFETY: hand_terminal_to only makes async-signal-safe calls.
         unsafe {
             cmd.pre_exec(move || {
                 if owns_terminal {
                     hand_terminal_to(nix::libc::getpid());
                 }
-                die_with_parent(parent)
+                Ok(())
             });
         }
         let child = cmd.spawn()?;
@@ -325,6 +426,47 @@ mod tests {
             Some(AGENT_AUTH_TOKEN_ENV)
         );
         assert!(!codex_config(&ep()).contains("tok\""));
+    }
+
+    #[test]
+    fn codex_keeps_the_users_configuration_and_preapproves_our_tools() {
+        let user = "model = \"o4\"\n[mcp_servers.other]\ncommand = \"x\"\n[mcp_servers.ralph]\nurl = \"old\"\n";
+        let t: toml::Table = codex_config_merged(&ep(), Some(user)).parse().unwrap();
+        assert_eq!(t["model"].as_str(), Some("o4"));
+        assert_eq!(t["mcp_servers"]["other"]["command"].as_str(), Some("x"));
+        let ours = &t["mcp_servers"]["ralph"];
+        assert_eq!(ours["url"].as_str(), Some("http://127.0.0.1:1/mcp"));
+        assert_eq!(
+            ours["default_tools_approval_mode"].as_str(),
+            Some("approve")
+        );
+    }
+
+    #[test]
+    fn claude_flags_go_before_a_double_dash() {
+        let argv: Vec<String> = ["claude", "-p", "--", "fix it"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let out = with_claude_flags(&argv, Path::new("/c.json"));
+        assert_eq!(
+            out,
+            [
+                "claude",
+                "-p",
+                "--mcp-config",
+                "/c.json",
+                "--strict-mcp-config",
+                "--",
+                "fix it"
+            ]
+        );
+        let argv: Vec<String> = ["claude", "-p", "hi"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let out = with_claude_flags(&argv, Path::new("/c.json"));
+        assert_eq!(out.last().map(String::as_str), Some("--strict-mcp-config"));
     }
 
     #[test]

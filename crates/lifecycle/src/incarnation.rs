@@ -19,7 +19,6 @@ use tokio::sync::watch;
 
 use crate::error::LifecycleError;
 use crate::options::ServerOptions;
-pub use ralph_mcp_process::spawn::die_with_parent;
 
 /// Prefix of session files under `$TMPDIR`.
 pub const SESSION_FILE_PREFIX: &str = "ralph-mcp-session-";
@@ -158,8 +157,9 @@ impl Incarnation {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
-            .process_group(0)
             .kill_on_drop(false);
+        // Its token comes by the variable set below, after hardening.
+        ralph_mcp_process::spawn::harden(&mut cmd, ralph_mcp_process::spawn::Tokens::Keep);
         match &options.auth_token {
             Some(t) => cmd.env(AUTH_TOKEN_ENV, t),
             None => cmd.env_remove(AUTH_TOKEN_ENV),
@@ -167,9 +167,7 @@ impl Incarnation {
         for (k, v) in &options.extra_env {
             cmd.env(k, v);
         }
-        let parent = std::process::id();
-        // SAFETY: only async-signal-safe calls (fcntl, prctl, getppid, _exit) run
-        // between fork and exec.
+        // SAFETY: only async-signal-safe calls (fcntl) run between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 // Let the child inherit the listener: clear close-on-exec in the child only.
@@ -179,7 +177,7 @@ impl Incarnation {
                 {
                     return Err(std::io::Error::last_os_error());
                 }
-                die_with_parent(parent)
+                Ok(())
             });
         }
         let mut child = cmd.spawn().map_err(|e| {

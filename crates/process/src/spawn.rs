@@ -119,6 +119,51 @@ async fn drain_capped<R: AsyncRead + Unpin>(mut reader: R, cap: usize) -> (Vec<u
     (kept, total)
 }
 
+/// Whether a child may see the bearer tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// Remove `MCP_AUTH_TOKEN` and `RALPH_MCP_AUTH_TOKEN` from its environment.
+    Scrub,
+    /// Leave them (the agent, which is handed its token on purpose).
+    Keep,
+}
+
+/// The hardening every child of ralph-mcp gets, in one place: its own process
+/// group (so it can be signalled as a whole and never takes the terminal's
+/// signals meant for us), SIGKILL when the spawning process dies (checked
+/// against the race where it already has), and, unless `tokens` says otherwise,
+/// no bearer token in its environment. Callers add stdio and their own
+/// `pre_exec` steps.
+pub fn harden(cmd: &mut Command, tokens: Tokens) -> &mut Command {
+    if tokens == Tokens::Scrub {
+        cmd.env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
+            .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV);
+    }
+    let parent = std::process::id();
+    cmd.process_group(0);
+    // SAFETY: die_with_parent makes only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || die_with_parent(parent));
+    }
+    cmd
+}
+
+/// [`harden`] for a synchronous `std::process::Command`.
+pub fn harden_std(cmd: &mut std::process::Command, tokens: Tokens) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    if tokens == Tokens::Scrub {
+        cmd.env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
+            .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV);
+    }
+    let parent = std::process::id();
+    cmd.process_group(0);
+    // SAFETY: die_with_parent makes only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || die_with_parent(parent));
+    }
+    cmd
+}
+
 /// Builds the command for `argv` in `cwd`: through the sandbox shim when
 /// `policy` is given, in its own process group, stdin from /dev/null, stdout and
 /// stderr piped, without the bearer token, killed when dropped.
@@ -135,13 +180,11 @@ pub fn command(argv: &[String], cwd: &Path, policy: Option<&Policy>) -> std::io:
             c
         }
     };
+    harden(&mut cmd, Tokens::Scrub);
     cmd.current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
-        .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV)
-        .process_group(0)
         // A shim is told to stop (its guard), never SIGKILLed on drop: it must live
         // long enough to kill the job it leads.
         .kill_on_drop(policy.is_none());

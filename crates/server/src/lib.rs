@@ -12,6 +12,7 @@
 //! [`secret`] handling of the bearer token, and the sandbox shim re-exported for
 //! the binary's hidden subcommand; everything else is private.
 
+mod call;
 mod cancel;
 mod config;
 mod confine;

@@ -37,10 +37,16 @@ impl AgentDir {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Self {
+        let agent = Self {
             workspace: workspace.to_path_buf(),
             fd,
-        })
+        };
+        // An existing `.agent` (made by Ralph, or an older ralph-mcp) gets the
+        // `.gitignore` too, so `git status` stays clean.
+        if let Ok(dir) = agent.dir("", false) {
+            let _ = write_atomic_at(dir.as_fd(), OsStr::new(".gitignore"), b"*\n", true, None);
+        }
+        Ok(agent)
     }
 
     /// The absolute path of `.agent/<sub>` (for messages and hand-offs).

@@ -47,6 +47,7 @@ fn ls_files(toplevel: &Path) -> std::io::Result<HashSet<PathBuf>> {
             cmd.env_remove(k);
         }
     }
+    crate::process::harden_std(&mut cmd, crate::process::Tokens::Scrub);
     let out = cmd
         .args(["-c", "core.quotePath=false", "ls-files", "-z", "--cached"])
         .current_dir(toplevel)

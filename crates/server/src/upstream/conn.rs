@@ -293,16 +293,8 @@ impl Upstream {
             let session: Session = match &self.spec.transport {
                 Transport::Stdio { command, args, env } => {
                     let mut cmd = tokio::process::Command::new(command);
-                    cmd.args(args)
-                        .envs(env)
-                        .env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
-                        .process_group(0)
-                        .kill_on_drop(true);
-                    let parent = std::process::id();
-                    // SAFETY: die_with_parent only makes async-signal-safe calls.
-                    unsafe {
-                        cmd.pre_exec(move || crate::process::die_with_parent(parent));
-                    }
+                    cmd.args(args).envs(env).kill_on_drop(true);
+                    crate::process::harden(&mut cmd, crate::process::Tokens::Scrub);
                     let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
                         .stderr(self.stderr_sink())
                         .spawn()

@@ -1,0 +1,165 @@
+//! `tools/call`: the capability gate's verdict, the slot that bounds concurrent
+//! calls (503 at once when none is free), the call itself (cancellable by
+//! `notifications/cancelled` and by dropping it), metrics, and the reply — plain
+//! JSON, or an SSE stream when the client asked for progress.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use crate::progress::{self, ProgressSink};
+use crate::registry::Lookup;
+use crate::rpc::{Reply, code, err, error_body, error_with_data, ok};
+use crate::state::AppState;
+
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+pub async fn call_tool(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: &str,
+    params: Value,
+) -> Reply {
+    let Value::Object(mut params) = params else {
+        return err(
+            StatusCode::OK,
+            id,
+            code::INVALID_PARAMS,
+            "Invalid params: tools/call needs an object with `name` and `arguments`",
+        );
+    };
+    let name = match params.remove("name") {
+        Some(Value::String(n)) => n,
+        _ => {
+            return err(
+                StatusCode::OK,
+                id,
+                code::INVALID_PARAMS,
+                "Invalid params: tools/call needs `name`, the tool to call",
+            );
+        }
+    };
+    let args = params.remove("arguments").unwrap_or(Value::Null);
+    let started = Instant::now();
+    let target = match state.registry.lookup(&name) {
+        Lookup::Unknown => {
+            state
+                .metrics
+                .tool_call("unknown", "unknown", started.elapsed());
+            let available = state.registry.visible_names();
+            return Reply::Json {
+                status: StatusCode::OK,
+                body: error_with_data(
+                    id,
+                    code::INVALID_PARAMS,
+                    &format!(
+                        "Unknown tool: `{name}`. Available tools: {}",
+                        available.join(", ")
+                    ),
+                    serde_json::json!({ "available_tools": available }),
+                ),
+                with_session: false,
+            };
+        }
+        Lookup::Refused(e) => {
+            state.metrics.tool_call(
+                ralph_mcp_session::names::canonical_tool_name(&name),
+                "refused",
+                started.elapsed(),
+            );
+            return tool_result(id, e.into_result());
+        }
+        Lookup::Found(target) => target,
+    };
+    let Some(_permit) = state.try_permit() else {
+        state.metrics.saturation_rejections.inc();
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            id,
+            code::SERVER_ERROR,
+            "server saturated: try again later",
+        );
+    };
+    let token = progress::token_of(&params).filter(|_| accepts_event_stream(headers));
+    let Some(token) = token else {
+        let _permit = _permit;
+        return run_call(state, target, args, None, started, id).await;
+    };
+    // The client wants progress: answer with an SSE stream that the call feeds.
+    let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
+    let sink = ProgressSink::new(token, tx.clone());
+    let state = state.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        let _permit = _permit;
+        // run_call answers with JSON only; anything else would be a bug, and the
+        // client still gets an answer instead of a stream that just ends.
+        let body = match run_call(&state, target, args, Some(sink), started, &id).await {
+            Reply::Json { body, .. } => body,
+            _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
+        };
+        let _ = tx
+            .send(progress::Event {
+                json: body,
+                last: true,
+            })
+            .await;
+    });
+    Reply::Stream(rx)
+}
+
+async fn run_call(
+    state: &AppState,
+    target: crate::registry::Target,
+    args: Value,
+    sink: Option<ProgressSink>,
+    started: Instant,
+    id: &str,
+) -> Reply {
+    let metric_name = target.metric_name();
+    // Counted while this future lives, however it ends (answered, cancelled, dropped).
+    let _in_flight = state.metrics.in_flight_guard();
+    let (_registered, abort) = state.calls.register(id);
+    let call = futures_util::future::Abortable::new(state.registry.call(target, args, sink), abort);
+    let result = match call.await {
+        Ok(result) => result,
+        Err(_) => {
+            state
+                .metrics
+                .tool_call(&metric_name, "cancelled", started.elapsed());
+            return err(
+                StatusCode::OK,
+                id,
+                code::REQUEST_CANCELLED,
+                "Request cancelled by the client (notifications/cancelled)",
+            );
+        }
+    };
+    let outcome = if result.is_error == Some(true) {
+        "error"
+    } else {
+        "ok"
+    };
+    state
+        .metrics
+        .tool_call(&metric_name, outcome, started.elapsed());
+    tool_result(id, result)
+}
+
+fn tool_result(id: &str, mut result: rmcp::model::CallToolResult) -> Reply {
+    // The discriminator belongs to 2026-07-28 only; older clients reject unknown shapes less
+    // often without it, and every version treats its absence as "complete". Serialised
+    // straight from the struct: no intermediate JSON tree for large results.
+    result.result_type = None;
+    result.is_error.get_or_insert(false);
+    let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
+    ok(id, &body, false)
+}
