@@ -141,6 +141,8 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
     p = run(ws, env, "400", "0.005")
     first = wait_for(lambda: serve_pids(ws))
     assert first
+    # Restarts, not the first start: the agent runs once the first server passed its preflight.
+    assert wait_for(agent_pids)
     killed = set()
     for _ in range(3):
         pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
@@ -162,6 +164,7 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
 def test_sigstop_of_serve_is_detected_and_replaced(ws, env):
     p = run(ws, env, "300", "0.01")
     pid = wait_for(lambda: serve_pids(ws))[0]
+    assert wait_for(agent_pids)
     os.kill(pid, signal.SIGSTOP)
     replaced = wait_for(lambda: [x for x in serve_pids(ws) if x != pid], timeout=15)
     assert replaced, "a hung server was not replaced"
@@ -277,39 +280,56 @@ def test_claude_wiring_passes_a_private_mcp_config(ws, env):
     assert_clean(ws, env)
 
 
+class PtyRun:
+    """`ralph-mcp run` as the session leader of a pseudo-terminal, the way a person runs it."""
+
+    def __init__(self, ws, env, script: str):
+        import pty
+
+        self.pid, self.master = pty.fork()
+        if self.pid == 0:  # the child: a session leader on the pty, in the foreground
+            os.execve(str(BINARY), [str(BINARY), "run", "--workspace", str(ws), "--no-auth", "--",
+                                    "sh", "-c", script], env)
+        self.out = b""
+
+    def read_until(self, marker: bytes, timeout: float = 20) -> bool:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while marker not in self.out and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.out += os.read(self.master, 4096)
+                except OSError:
+                    break
+        return marker in self.out
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def exit_code(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.master)
+
+
 def test_an_interactive_agent_gets_the_terminal(ws, env):
     """Under a terminal, the agent (in its own process group) can read it: run hands it the
     foreground, so a prompt is answered instead of the agent being stopped by SIGTTIN."""
-    import pty
-    import select
-
-    pid, master = pty.fork()
-    if pid == 0:  # the child: a session leader on the pty, in the foreground
-        os.execve(str(BINARY), [str(BINARY), "run", "--workspace", str(ws), "--no-auth", "--",
-                                "sh", "-c", "printf 'ready> '; read answer; echo got:$answer"], env)
-    out = b""
+    t = PtyRun(ws, env, "printf 'ready> '; read answer; echo got:$answer")
     try:
-        deadline = time.monotonic() + 20
-        while b"ready> " not in out and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                out += os.read(master, 4096)
-        assert b"ready> " in out, out
-        os.write(master, b"hello\n")
-        while b"got:hello" not in out and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    out += os.read(master, 4096)
-                except OSError:
-                    break
-        assert b"got:hello" in out, f"the agent could not read the terminal: {out!r}"
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        pid = 0
+        assert t.read_until(b"ready> "), t.out
+        t.write(b"hello\n")
+        assert t.read_until(b"got:hello"), f"the agent could not read the terminal: {t.out!r}"
+        assert t.exit_code() == 0
     finally:
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(master)
+        t.close()
 
 
 def test_the_agents_own_children_die_with_it(ws, env):
@@ -336,43 +356,17 @@ def test_kill_9_of_run_takes_the_agents_children_too(ws, env):
 def test_ctrl_c_on_the_terminal_is_the_interactive_agents_to_handle(ws, env):
     """The containment shim between run and the agent leaves the terminal's interrupt to the
     agent: an agent that traps SIGINT keeps running."""
-    import pty
-    import select
-
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execve(str(BINARY), [str(BINARY), "run", "--workspace", str(ws), "--no-auth", "--", "sh", "-c",
-                                "trap 'echo caught' INT; printf 'ready> '; "
-                                "while ! read answer; do :; done; echo got:$answer"], env)
-    out = b""
-
-    def read_until(marker: bytes) -> None:
-        nonlocal out
-        deadline = time.monotonic() + 20
-        while marker not in out and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    out += os.read(master, 4096)
-                except OSError:
-                    return
-
+    t = PtyRun(ws, env, "trap 'echo caught' INT; printf 'ready> '; "
+                        "while ! read answer; do :; done; echo got:$answer")
     try:
-        read_until(b"ready> ")
-        assert b"ready> " in out, out
-        os.write(master, b"\x03")
-        read_until(b"caught")
-        assert b"caught" in out, out
-        os.write(master, b"hello\n")
-        read_until(b"got:hello")
-        assert b"got:hello" in out, f"the agent did not survive Ctrl-C: {out!r}"
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        pid = 0
+        assert t.read_until(b"ready> "), t.out
+        t.write(b"\x03")
+        assert t.read_until(b"caught"), t.out
+        t.write(b"hello\n")
+        assert t.read_until(b"got:hello"), f"the agent did not survive Ctrl-C: {t.out!r}"
+        assert t.exit_code() == 0
     finally:
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(master)
+        t.close()
 
 
 def test_claude_flags_go_before_a_double_dash_and_outside_tmpdir(ws, env):

@@ -135,16 +135,7 @@ pub enum Tokens {
 /// no bearer token in its environment. Callers add stdio and their own
 /// `pre_exec` steps.
 pub fn harden(cmd: &mut Command, tokens: Tokens) -> &mut Command {
-    if tokens == Tokens::Scrub {
-        cmd.env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
-            .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV);
-    }
-    let parent = std::process::id();
-    cmd.process_group(0);
-    // SAFETY: die_with_parent makes only async-signal-safe calls.
-    unsafe {
-        cmd.pre_exec(move || die_with_parent(parent));
-    }
+    harden_std(cmd.as_std_mut(), tokens);
     cmd
 }
 
