@@ -321,3 +321,17 @@ def test_run_preflight_can_require_an_upstream_tool(workspace):
     )
     assert proc.returncode == 0, proc.stderr
     assert "echo: from the agent" in proc.stdout
+
+
+def test_a_missing_upstream_command_fails_at_once_by_name(workspace):
+    import httpx2
+
+    write_config(workspace, '[mcp_servers.ghost]\ncommand = "no-such-mcp-server-xyz"\n')
+    srv = start_server(workspace, capabilities=UPSTREAM_CAPS)
+    try:
+        base = srv.url.removesuffix("/mcp")
+        health = httpx2.get(f"{base}/health").json()
+        states = {u["name"]: u["state"] for u in health["upstreams"]}
+        assert "failed" in states["ghost"] and "no-such-mcp-server-xyz" in states["ghost"], states
+    finally:
+        srv.stop()

@@ -51,6 +51,40 @@ impl std::fmt::Display for State {
     }
 }
 
+/// Finds a stdio upstream's command the way `execvp` will: a path with a `/` must
+/// be an executable file; a bare name must be one on `PATH` (the upstream's own
+/// `PATH` when its `env` sets one).
+pub fn find_command(command: &str, path: Option<&str>) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if command.contains('/') {
+        let p = std::path::PathBuf::from(command);
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "command `{command}` does not exist or is not executable; fix `command` in its [mcp_servers] entry"
+            ))
+        };
+    }
+    let search = path
+        .map(str::to_owned)
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    search
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| std::path::Path::new(d).join(command))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            format!(
+                "command `{command}` is not on PATH; install it or give its full path in `command`"
+            )
+        })
+}
+
 /// Routes an upstream's progress notifications to the calls that asked for them.
 #[derive(Default)]
 struct ProgressRoutes {
@@ -196,6 +230,14 @@ impl Upstream {
 
     async fn supervise(self: Arc<Self>) {
         let mut quick_crashes = 0u32;
+        // A command that is not there will not appear by retrying: fail at once, by name.
+        if let Transport::Stdio { command, env, .. } = &self.spec.transport
+            && let Err(why) = find_command(command, env.get("PATH").map(String::as_str))
+        {
+            tracing::error!(upstream = %self.spec.name, "{why}");
+            self.set_state(State::Failed(why));
+            return;
+        }
         loop {
             let started = Instant::now();
             match self.connect().await {
@@ -437,5 +479,23 @@ impl Drop for CancelOnDrop {
                     .await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod find_command_tests {
+    use super::find_command;
+
+    #[test]
+    fn commands_are_found_like_execvp_finds_them() {
+        assert!(find_command("sh", Some("/usr/bin:/bin")).is_ok());
+        let err = find_command("surely-not-a-command-xyz", Some("/usr/bin:/bin")).unwrap_err();
+        assert!(
+            err.contains("`surely-not-a-command-xyz` is not on PATH"),
+            "{err}"
+        );
+        let err = find_command("/nonexistent/bin/x", None).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(find_command("/bin/sh", None).is_ok());
     }
 }
