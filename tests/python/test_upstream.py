@@ -335,3 +335,27 @@ def test_a_missing_upstream_command_fails_at_once_by_name(workspace):
         assert "failed" in states["ghost"] and "no-such-mcp-server-xyz" in states["ghost"], states
     finally:
         srv.stop()
+
+
+def run_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RALPH_MCP_", "MCP_AUTH"))}
+
+
+def test_run_starts_the_agent_once_upstreams_are_ready(workspace):
+    write_config(workspace, slow_stdio_entry(1.5))
+    script = f'{BINARY} call "$RALPH_MCP_ENDPOINT" ralph_custom__fx__echo \'{{"text":"first"}}\''
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(workspace), "--", "sh", "-c", script],
+                       env=run_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "echo: first" in p.stdout, "the agent's first call found the upstream tool"
+
+
+def test_run_names_each_upstream_that_is_not_there_and_goes_on(workspace):
+    write_config(workspace, '[mcp_servers.ghost]\ncommand = "no-such-mcp-server-xyz"\n')
+    started = time.monotonic()
+    p = subprocess.run([str(BINARY), "run", "--workspace", str(workspace), "--", "true"],
+                       env=run_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = [line for line in p.stderr.splitlines() if "upstream `ghost`" in line]
+    assert len(lines) == 1 and "no-such-mcp-server-xyz" in lines[0], p.stderr
+    assert time.monotonic() - started < 10, "a missing command must not cost the preflight timeout"

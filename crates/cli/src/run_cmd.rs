@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Tool the preflight requires (repeatable; default read_file).
     #[arg(long = "require", value_name = "TOOL")]
     pub require: Vec<String>,
+    /// Start the agent without waiting for configured upstream servers (by default
+    /// `run` waits, up to the preflight timeout, until each is ready or has failed).
+    #[arg(long)]
+    pub no_wait_upstreams: bool,
     /// Directory the agent runs in (default: the workspace, where the MCP tools work too).
     #[arg(long, value_name = "DIR")]
     pub agent_cwd: Option<PathBuf>,
@@ -288,6 +292,7 @@ async fn run_inner(args: RunArgs) -> Result<Ending> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut signalled: Option<u8> = None;
+    let upstream_wait = options.preflight_timeout;
     let waiting_for = format!(
         "ralph-mcp run: waiting for the MCP server to pass its preflight (requires {}; gives up after {} s)",
         options.required_tools.join(", "),
@@ -335,6 +340,28 @@ async fn run_inner(args: RunArgs) -> Result<Ending> {
             EndedBy::Signal,
             "signalled during start-up",
         ));
+    }
+    // Upstream tools arrive before the agent: some agents (Codex) never re-read
+    // the tool list. Each upstream that is not there gets one line saying why.
+    if !args.no_wait_upstreams && upstreams_configured(&args.workspace) {
+        let wait =
+            ralph_mcp_lifecycle::client::wait_for_upstreams(bridge.endpoint(), upstream_wait);
+        let not_ready = tokio::select! {
+            r = wait => r,
+            _ = term.recv() => {
+                supervisor.shutdown().await;
+                return Ok(Ending::new(143, EndedBy::Signal, "SIGTERM"));
+            }
+            _ = int.recv() => {
+                supervisor.shutdown().await;
+                return Ok(Ending::new(130, EndedBy::Signal, "SIGINT"));
+            }
+        };
+        for (name, state) in not_ready {
+            eprintln!(
+                "ralph-mcp run: upstream `{name}` is not available ({state}); the agent starts without its tools"
+            );
+        }
     }
     let endpoint = AgentEndpoint {
         url: bridge.endpoint().to_owned(),

@@ -326,6 +326,76 @@ pub fn missing_tools(listed: &[String], required: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `GET /health` of the server behind `url` (an `…/mcp` endpoint), as JSON.
+pub async fn health(url: &str, timeout: Duration) -> Result<Value, ClientError> {
+    let work = async {
+        let mut conn = McpConnection::connect(url, None).await?;
+        let req = Request::get("/health")
+            .header("host", &conn.endpoint.authority)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Protocol {
+                method: "GET /health".into(),
+                message: e.to_string(),
+            })?;
+        let res = conn
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Transport {
+                endpoint: url.into(),
+                message: e.to_string(),
+            })?;
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport {
+                endpoint: url.into(),
+                message: e.to_string(),
+            })?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
+            method: "GET /health".into(),
+            message: e.to_string(),
+        })
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))?
+}
+
+/// The configured upstreams that are not ready, once every one is either ready
+/// or has given up starting (`failed`), or when `deadline` passes: `(name,
+/// state)` pairs, empty when all are ready.
+pub async fn wait_for_upstreams(url: &str, deadline: Duration) -> Vec<(String, String)> {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let states: Vec<(String, String)> = match health(url, Duration::from_secs(2)).await {
+            Ok(h) => h["upstreams"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|u| {
+                            (
+                                u["name"].as_str().unwrap_or_default().to_owned(),
+                                u["state"].as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let not_ready: Vec<(String, String)> =
+            states.into_iter().filter(|(_, st)| st != "ready").collect();
+        let settled = not_ready.iter().all(|(_, st)| st.starts_with("failed"));
+        if settled || tokio::time::Instant::now() >= until {
+            return not_ready;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One fresh, isolated handshake bounded by `timeout`, requiring `required` tools.
 pub async fn probe(
     url: &str,
