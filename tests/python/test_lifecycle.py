@@ -17,37 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import BINARY
+from procs import processes_with, serve_pids, wait_for
 
 CLIENT = Path(__file__).with_name("agent_client.py")
-
-
-def processes_with(marker: str) -> list[int]:
-    """Pids of live (non-zombie) processes whose command line mentions `marker`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmd and state != "Z" and int(entry.name) != os.getpid():
-            pids.append(int(entry.name))
-    return pids
-
-
-def serve_pids(ws: Path) -> list[int]:
-    """Pids of `ralph-mcp serve` processes for this workspace."""
-    found = []
-    for p in processes_with(str(ws)):
-        try:
-            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 1 and argv[1] == b"serve":
-            found.append(p)
-    return found
 
 
 def agent_pids() -> list[int]:
@@ -61,16 +33,6 @@ def agent_pids() -> list[int]:
         if not argv0.endswith(b"ralph-mcp"):
             found.append(p)
     return found
-
-
-def wait_for(pred, timeout=10.0, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 @pytest.fixture

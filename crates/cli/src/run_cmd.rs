@@ -284,7 +284,12 @@ async fn run_inner(args: RunArgs) -> Result<Ending> {
         options.required_tools = args.require.clone();
     }
     let agent_transport = transport_of(&args.agent);
-    options.extra_serve_args = vec!["--agent-transport".into(), agent_transport.into()];
+    // Agents get each tool once; the aliases stay callable.
+    options.extra_serve_args = vec![
+        "--agent-transport".into(),
+        agent_transport.into(),
+        "--no-list-aliases".into(),
+    ];
 
     // Signals are caught from the start. One that arrives during start-up lets the
     // start finish (it is bounded by the preflight timeout), then tears down, so no

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Ceiling on the graceful drain after SIGTERM, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub drain_timeout_ms: u64,
+    /// List each tool once, without its `mcp__ralph__<name>` alias (aliases are
+    /// still accepted on calls). `run` passes this; Ralph's preflight needs the aliases listed.
+    #[arg(long)]
+    pub no_list_aliases: bool,
 }
 
 /// A count that must be at least 1.
@@ -204,6 +208,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_in_flight: args.max_in_flight,
         allow_remote: args.allow_remote,
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        list_aliases: !args.no_list_aliases,
     };
     let workspace = args.workspace.clone();
     let source = session.source.to_string();

@@ -29,7 +29,7 @@ fn fixture(max_in_flight: usize) -> Fixture {
     let session = Session::standalone("router-test".into());
     let roots = AllowedRoots::new(dir.path(), None).unwrap();
     let ctx = Arc::new(ToolContext::new(Arc::new(session), roots).unwrap());
-    let registry = Registry::new(ctx, Upstreams::new(Vec::new(), None));
+    let registry = Registry::new(ctx, Upstreams::new(Vec::new(), None), true);
     let config = ServerConfig {
         auth_token: Some(TOKEN.into()),
         max_body_bytes: 4096,

@@ -58,7 +58,8 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the registry for a session and serialises its `tools/list` result once.
-    pub fn new(ctx: Arc<ToolContext>, upstreams: Upstreams) -> Self {
+    /// `list_aliases` adds each built-in tool again as `mcp__ralph__<name>`.
+    pub fn new(ctx: Arc<ToolContext>, upstreams: Upstreams, list_aliases: bool) -> Self {
         let tools = builtin_tools();
         let visible: Vec<bool> = tools
             .iter()
@@ -72,7 +73,11 @@ impl Registry {
                 tool.input_schema.clone(),
             ));
         }
-        for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
+        for (tool, _) in tools
+            .iter()
+            .zip(&visible)
+            .filter(|(_, v)| list_aliases && **v)
+        {
             listed.push(Tool::new(
                 tool_alias(tool.name),
                 tool.description,
@@ -283,5 +288,50 @@ impl Drop for AbortOnDrop {
         if let Some(handle) = self.0.take() {
             handle.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confine::AllowedRoots;
+    use ralph_mcp_session::Session;
+
+    fn registry(list_aliases: bool) -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::standalone("registry-test".into());
+        let roots = AllowedRoots::new(dir.path(), None).unwrap();
+        let ctx = Arc::new(ToolContext::new(Arc::new(session), roots).unwrap());
+        let reg = Registry::new(ctx, Upstreams::new(Vec::new(), None), list_aliases);
+        (dir, reg)
+    }
+
+    fn listed_names(reg: &Registry) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&reg.list_result_json()).unwrap();
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn aliases_are_listed_only_when_asked_and_always_callable() {
+        let (_d, with) = registry(true);
+        let (_e, without) = registry(false);
+        let all = listed_names(&with);
+        let once = listed_names(&without);
+        assert!(all.iter().any(|n| n == "mcp__ralph__read_file"));
+        assert!(!once.iter().any(|n| n.starts_with("mcp__ralph__")));
+        assert_eq!(all.len(), 2 * once.len());
+        let mut dedup = once.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), once.len(), "a tool is listed twice: {once:?}");
+        assert!(matches!(
+            without.lookup("mcp__ralph__read_file"),
+            Lookup::Found(_)
+        ));
     }
 }

@@ -93,7 +93,11 @@ impl Server {
         })?;
         let log_dir =
             Arc::new(crate::confine::AgentDir::new(ctx.roots.workspace()).map_err(workspace_err)?);
-        let registry = Registry::new(ctx, Upstreams::new(specs, Some(log_dir)));
+        let registry = Registry::new(
+            ctx,
+            Upstreams::new(specs, Some(log_dir)),
+            config.list_aliases,
+        );
         let state = Arc::new(AppState::new(config, registry, &session_id));
         Ok(Self { state, listener })
     }

@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub allow_remote: bool,
     /// Ceiling on the graceful drain after SIGTERM.
     pub drain_timeout: std::time::Duration,
+    /// List every built-in tool a second time as `mcp__ralph__<name>`. Aliases
+    /// are accepted on every call either way; Ralph's preflight needs them listed.
+    pub list_aliases: bool,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +36,7 @@ impl Default for ServerConfig {
             max_in_flight: 32,
             allow_remote: false,
             drain_timeout: std::time::Duration::from_secs(5),
+            list_aliases: true,
         }
     }
 }
