@@ -163,6 +163,11 @@ fn main() -> ExitCode {
         let token =
             unsafe { ralph_mcp_server::secret::take_env(ralph_mcp_session::names::AUTH_TOKEN_ENV) };
         ralph_mcp_server::secret::set_bearer(token);
+        // SAFETY: as above.
+        let broker = unsafe {
+            ralph_mcp_server::secret::take_env(ralph_mcp_server::secret::BROKER_SECRET_ENV)
+        };
+        ralph_mcp_server::secret::set_broker_secret(broker);
     }
     init_tracing();
     let outcome = match cli.command {

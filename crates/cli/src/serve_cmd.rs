@@ -117,6 +117,20 @@ fn acquire_listener(args: &ServeArgs) -> Result<(TcpListener, &'static str)> {
             "listen-fd",
         ));
     }
+    // Ralph binds the port itself and names the inherited socket here; a value
+    // that does not name a listening socket fails closed rather than binding anew.
+    if let Some(raw) = std::env::var(INHERITED_FD_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let fd: RawFd = raw.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{INHERITED_FD_ENV}={raw:?} is not a file descriptor number")
+        })?;
+        return Ok((
+            adopt_fd(fd).with_context(|| format!("{INHERITED_FD_ENV}={fd}"))?,
+            "inherited-fd",
+        ));
+    }
     let pid_matches = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -169,8 +183,29 @@ fn adopt_fd(fd: RawFd) -> Result<TcpListener> {
     Ok(listener)
 }
 
+/// Ralph's name for a listening socket it bound and passed down.
+const INHERITED_FD_ENV: &str = ralph_mcp_process::spawn::PER_PROCESS_ENV[1];
+/// Ralph's pid, when Ralph spawned this server; the server ends with it.
+const OWNER_PID_ENV: &str = ralph_mcp_process::spawn::PER_PROCESS_ENV[0];
+
+/// Starts the owner watch when Ralph named itself as the owner.
+fn watch_owner() -> Result<()> {
+    let Some(raw) = std::env::var(OWNER_PID_ENV).ok().filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let owner: u32 = raw
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| anyhow::anyhow!("{OWNER_PID_ENV}={raw:?} is not a process id"))?;
+    ralph_mcp_process::owner::exit_when_owner_exits(owner)
+        .with_context(|| format!("cannot watch the owning process {owner}"))
+}
+
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
+    watch_owner()?;
     let (mut session, standalone) = match Session::from_env_with(|k| std::env::var(k).ok())? {
         Some(s) => (s, false),
         None => (
@@ -193,6 +228,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!(capability = %token, "session names an unknown capability; it grants nothing");
     }
     let (listener, how) = acquire_listener(&args)?;
+    let handover = ralph_mcp_server::Handover::from_env(|k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let local = listener
         .local_addr()
         .context("listener has no local address")?;
@@ -245,7 +282,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = rt.block_on(server.run());
+    let result = rt.block_on(server.run(handover));
     // A tool call still stuck in a blocking syscall must not hold the exit: the
     // drain ceiling has passed, so the process ends now.
     rt.shutdown_timeout(Duration::from_millis(200));

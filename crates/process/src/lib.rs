@@ -3,6 +3,7 @@
 //! sandbox shim that contains a job and everything it starts ([`sandbox`]).
 //! The server's `exec` and git, and the lifecycle's agent, all go through here.
 
+pub mod owner;
 pub mod restart;
 pub mod sandbox;
 pub mod spawn;

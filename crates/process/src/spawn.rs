@@ -119,6 +119,10 @@ async fn drain_capped<R: AsyncRead + Unpin>(mut reader: R, cap: usize) -> (Vec<u
     (kept, total)
 }
 
+/// Variables that describe the process they were given to (Ralph's owner pid and
+/// inherited listening socket), removed from every child's environment.
+pub const PER_PROCESS_ENV: [&str; 2] = ["RALPH_MCP_OWNER_PID", "RALPH_MCP_INHERITED_FD"];
+
 /// Whether a child may see the bearer tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tokens {
@@ -145,6 +149,10 @@ pub fn harden_std(cmd: &mut std::process::Command, tokens: Tokens) -> &mut std::
     if tokens == Tokens::Scrub {
         cmd.env_remove(ralph_mcp_session::names::AUTH_TOKEN_ENV)
             .env_remove(ralph_mcp_session::names::AGENT_AUTH_TOKEN_ENV);
+    }
+    // These name this process's owner and socket; a child is neither.
+    for var in PER_PROCESS_ENV {
+        cmd.env_remove(var);
     }
     let parent = std::process::id();
     cmd.process_group(0);

@@ -9,8 +9,9 @@
 //! This crate knows nothing of supervision: it serves one session on a listener
 //! it is handed, and exits on SIGTERM. Its surface is [`Server`] (with
 //! [`ServerConfig`] and the [`ServerSummary`] the CLI's banner prints), the
-//! [`secret`] handling of the bearer token, and the sandbox shim re-exported for
-//! the binary's hidden subcommand; everything else is private.
+//! [`Handover`] state Ralph's make-before-break replacement hands a server, the
+//! [`secret`] handling of the bearer token and broker secret, and the sandbox
+//! shim re-exported for the binary's hidden subcommand; everything else is private.
 
 mod call;
 mod cancel;
@@ -21,6 +22,7 @@ mod http;
 mod media_store;
 mod metrics;
 mod progress;
+mod ralph;
 mod registry;
 mod resources;
 mod rpc;
@@ -33,6 +35,7 @@ mod upstream;
 #[cfg(test)]
 mod http_status_tests;
 
+pub use ralph::handover::Handover;
 pub use ralph_mcp_process::sandbox;
 use ralph_mcp_process::spawn as process;
 pub use serve::{ServeError, Server, ServerSummary};

@@ -9,6 +9,11 @@ use std::ffi::CStr;
 use std::sync::OnceLock;
 
 static BEARER: OnceLock<Option<String>> = OnceLock::new();
+static BROKER: OnceLock<Option<String>> = OnceLock::new();
+
+/// Ralph's broker-owned secret: it keys the HMAC on completion sentinels so an
+/// agent that can write under `.agent/` cannot forge one.
+pub const BROKER_SECRET_ENV: &str = "RALPH_BROKER_SECRET";
 
 unsafe extern "C" {
     static mut environ: *mut *mut libc::c_char;
@@ -48,4 +53,14 @@ pub fn set_bearer(token: Option<String>) {
 /// The server's bearer token, if any.
 pub fn bearer() -> Option<&'static str> {
     BEARER.get().and_then(|t| t.as_deref())
+}
+
+/// Records Ralph's broker secret (once).
+pub fn set_broker_secret(secret: Option<String>) {
+    let _ = BROKER.set(secret.filter(|t| !t.is_empty()));
+}
+
+/// Ralph's broker secret, if the session has one.
+pub fn broker_secret() -> Option<&'static str> {
+    BROKER.get().and_then(|t| t.as_deref())
 }

@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::confine::AllowedRoots;
 use crate::http::router;
+use crate::ralph::handover::{Handover, PausableListener};
 use crate::registry::Registry;
 use crate::state::{AppState, ServerConfig};
 use crate::tools::ToolContext;
@@ -121,15 +122,24 @@ impl Server {
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets in-flight
-    /// requests finish within the drain ceiling.
-    pub async fn run(self) -> Result<(), ServeError> {
+    /// requests finish within the drain ceiling. `handover` carries what Ralph
+    /// handed this process for a make-before-break replacement (nothing, outside Ralph).
+    pub async fn run(self, mut handover: Handover) -> Result<(), ServeError> {
         self.listener
             .set_nonblocking(true)
             .map_err(ServeError::Listener)?;
         let listener = TcpListener::from_std(self.listener).map_err(ServeError::Listener)?;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // A candidate proves itself to Ralph before it accepts anything.
+        handover.serve_readiness(&self.state);
+        handover
+            .wait_for_resume()
+            .await
+            .map_err(|e| ServeError::Listener(std::io::Error::other(e)))?;
+        let listener = PausableListener::new(listener, handover.pause_file.take())
+            .map_err(ServeError::Listener)?
+            .tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
         self.state.registry.upstreams().launch();
         let follower = self.state.clone();
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });

@@ -99,6 +99,18 @@ pub fn normalize_token(token: &str) -> String {
         .collect()
 }
 
+/// Ralph 0.9.30's capabilities for tools ralph-mcp does not serve yet (markdown
+/// artifacts, media capture, web tools). Ralph grants them in most drains, so
+/// they are accepted without a warning; they grant nothing here.
+pub const RALPH_CAPABILITIES_NOT_SERVED: &[&str] = &[
+    "artifact.plan_read",
+    "artifact.plan_write",
+    "media.capture",
+    "web.search",
+    "web.visit",
+    "web.download",
+];
+
 /// A token that names no known capability.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown capability `{0}`; known capabilities: {known}", known = known_list())]
@@ -186,6 +198,10 @@ impl CapabilitySet {
             }
             match token.parse::<Capability>() {
                 Ok(cap) => set.insert(cap),
+                Err(_)
+                    if RALPH_CAPABILITIES_NOT_SERVED
+                        .iter()
+                        .any(|c| normalize_token(c) == key) => {}
                 Err(_) => unknown.push(token.to_owned()),
             }
         }
@@ -344,6 +360,14 @@ mod tests {
         let (set, unknown) = CapabilitySet::parse_tokens(["workspace.read", "root.everything"]);
         assert_eq!(set.len(), 1);
         assert_eq!(unknown, vec!["root.everything".to_owned()]);
+    }
+
+    #[test]
+    fn ralphs_capabilities_for_unserved_tools_are_quiet_and_grant_nothing() {
+        let (set, unknown) =
+            CapabilitySet::parse_tokens(["workspace.read", "web.search", "artifact.plan_read"]);
+        assert_eq!(set.len(), 1);
+        assert!(unknown.is_empty(), "{unknown:?}");
     }
 
     #[test]

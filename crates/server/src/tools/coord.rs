@@ -9,10 +9,7 @@ use serde_json::json;
 use super::{ToolContext, ToolError, ToolResult, text_result};
 use crate::confine::agent_dir::append_line;
 
-/// Marker Ralph's pipeline looks for in progress results.
-pub const PROGRESS_MARKER: &str = "[Progress event emitted to pipeline]";
-/// Marker Ralph's pipeline looks for in completion results.
-pub const COMPLETION_MARKER: &str = "[Completion event emitted to pipeline]";
+use crate::ralph;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -73,7 +70,11 @@ pub fn report_progress(ctx: &ToolContext, args: ProgressArgs) -> ToolResult {
         .map_err(|e| {
             ToolError::failed(format!("cannot record progress under .agent/progress: {e}"))
         })?;
-    Ok(text_result(format!("{PROGRESS_MARKER} {}", args.status)))
+    Ok(text_result(ralph::progress_text(
+        &args.status,
+        args.note.as_deref().unwrap_or(""),
+        now_ms() / 1000,
+    )))
 }
 
 /// Arguments of `declare_complete`.
@@ -86,36 +87,55 @@ pub struct CompleteArgs {
     pub partial_reason: Option<String>,
 }
 
-/// `declare_complete`: writes `.agent/completion/<run_id>.json` atomically and
-/// durably; fails with `isError` when it cannot, so a completion is never lost.
+/// `declare_complete`: writes `.agent/completion/<run_id>.json` (the full
+/// record) and Ralph's sentinel `.agent/completion_seen_<run_id>.json`, each
+/// atomically and durably; fails with `isError` when either cannot be written,
+/// so a completion is never claimed without the evidence Ralph checks.
 pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
-    let name = format!("{}.json", file_key(&ctx.session.payload.run_id));
+    let run_id = &ctx.session.payload.run_id;
+    let key = file_key(run_id);
+    let name = format!("{key}.json");
     let path = ctx
         .agent
         .path(ralph_mcp_session::names::agent_paths::COMPLETION)
         .join(&name);
+    let unix_ms = now_ms();
     let record = json!({
-        "run_id": ctx.session.payload.run_id,
+        "run_id": run_id,
         "session_id": ctx.session.payload.session_id,
         "drain": ctx.session.payload.drain,
         "status": if args.partial_reason.is_some() { "partial" } else { "complete" },
         "summary": args.summary,
         "partial_reason": args.partial_reason,
-        "unix_ms": now_ms(),
+        "unix_ms": unix_ms,
     });
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    let not_recorded = |what: &std::path::Path, e: std::io::Error| {
+        ToolError::failed(format!(
+            "completion was NOT recorded: cannot write {}: {e}; fix the problem and call declare_complete again",
+            ctx.roots.display(what)
+        ))
+    };
     ctx.agent
-        .write_atomic(ralph_mcp_session::names::agent_paths::COMPLETION, &name, &bytes)
-        .map_err(|e| {
-            ToolError::failed(format!(
-                "completion was NOT recorded: cannot write {}: {e}; fix the problem and call declare_complete again",
-                path.display()
-            ))
-        })?;
-    Ok(text_result(format!(
-        "{COMPLETION_MARKER} status={} record={}",
-        record["status"].as_str().unwrap_or("complete"),
-        ctx.roots.display(&path)
+        .write_atomic(
+            ralph_mcp_session::names::agent_paths::COMPLETION,
+            &name,
+            &bytes,
+        )
+        .map_err(|e| not_recorded(&path, e))?;
+    let sentinel = ralph::sentinel_file_name(&key);
+    ctx.agent
+        .write_atomic(
+            "",
+            &sentinel,
+            ralph::sentinel_payload(run_id, crate::secret::broker_secret()).as_bytes(),
+        )
+        .map_err(|e| not_recorded(&ctx.agent.path("").join(&sentinel), e))?;
+    Ok(text_result(ralph::completion_text(
+        &ctx.session.payload.session_id,
+        args.summary.as_deref().unwrap_or(ralph::NO_SUMMARY),
+        args.partial_reason.as_deref(),
+        unix_ms / 1000,
     )))
 }
 

@@ -1,0 +1,134 @@
+//! Ralph Workflow's internal contracts that ralph-mcp speaks, in one place.
+//!
+//! Read from `ralph-workflow` 0.9.30 (PyPI): `ralph/mcp/tools/coordination.py`
+//! (result texts, the completion sentinel), `ralph/agents/completion_signals.py`
+//! and `ralph/agents/invoke/_session.py` (how Ralph reads them back), and
+//! `ralph/agents/execution_state/_helpers.py` (the progress parser); and
+//! [`handover`], its make-before-break replacement. These are Ralph's
+//! internals, not a published protocol: when Ralph changes them, this module is
+//! what changes.
+
+pub mod handover;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Last line of every progress result; Ralph's idle watchdog keys on it.
+pub const PROGRESS_MARKER: &str = "[Progress event emitted to pipeline]";
+/// Last line of every completion result.
+pub const COMPLETION_MARKER: &str = "[Completion event emitted to pipeline]";
+
+/// A value made safe for a `'…'` field: control characters become one space
+/// (a field never spans lines) and `'` becomes `"` (the first `'` after the
+/// opening one is always the closing delimiter). Nothing the agent wrote is lost.
+pub fn quotable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_control = false;
+    for c in text.chars() {
+        if c.is_ascii_control() {
+            if !in_control {
+                out.push(' ');
+            }
+            in_control = true;
+            continue;
+        }
+        in_control = false;
+        out.push(if c == '\'' { '"' } else { c });
+    }
+    out
+}
+
+/// `report_progress`'s result: Ralph's watchdog reads `status='…'` and `note='…'`.
+pub fn progress_text(status: &str, note: &str, unix_secs: u64) -> String {
+    format!(
+        "Progress reported: status='{}', note='{}', timestamp={unix_secs}\n{PROGRESS_MARKER}",
+        quotable(status),
+        quotable(note)
+    )
+}
+
+/// `declare_complete`'s result: the completion line on its own line (Ralph's
+/// transcript parser anchors it at both ends), then the marker.
+pub fn completion_text(
+    session_id: &str,
+    summary: &str,
+    partial_reason: Option<&str>,
+    unix_secs: u64,
+) -> String {
+    let partial = partial_reason
+        .map(|r| format!("partial_reason='{}', ", quotable(r)))
+        .unwrap_or_default();
+    format!(
+        "Task declared complete: session_id={session_id}, summary='{}', {partial}timestamp={unix_secs}\n{COMPLETION_MARKER}",
+        quotable(summary)
+    )
+}
+
+/// The summary Ralph records when the agent gives none.
+pub const NO_SUMMARY: &str = "No summary provided";
+
+/// File name of the completion sentinel under `.agent/`, which Ralph's
+/// completion check reads when its run-state database has no row for the run.
+pub fn sentinel_file_name(run_id: &str) -> String {
+    format!("completion_seen_{run_id}.json")
+}
+
+/// The sentinel's JSON: the run id and, when the broker set a secret, the
+/// HMAC-SHA256 of the run id under it (hex), which Ralph verifies.
+pub fn sentinel_payload(run_id: &str, broker_secret: Option<&str>) -> String {
+    let mut payload = serde_json::json!({ "run_id": run_id });
+    if let Some(secret) = broker_secret {
+        payload["hmac"] = sentinel_hmac(secret, run_id).into();
+    }
+    payload.to_string()
+}
+
+/// HMAC-SHA256(secret, run id), lower-case hex.
+pub fn sentinel_hmac(secret: &str, run_id: &str) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(run_id.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn hmac_matches_pythons_hmac_module() {
+        // python3 -c "import hmac,hashlib;print(hmac.new(b'key',b'run-1',hashlib.sha256).hexdigest())"
+        assert_eq!(
+            sentinel_hmac("key", "run-1"),
+            "565d5bd85e4ddb34e83ad2bf1b13ac3719ee3daddb29e9fa779f2006545db5b2"
+        );
+    }
+
+    #[test]
+    fn completion_line_has_ralphs_shape() {
+        let t = completion_text("s-1", "did it", None, 1_764_000_000);
+        assert_eq!(
+            t,
+            "Task declared complete: session_id=s-1, summary='did it', timestamp=1764000000\n[Completion event emitted to pipeline]"
+        );
+        let p = completion_text("s-1", "half", Some("no network"), 1);
+        assert!(p.contains("summary='half', partial_reason='no network', timestamp=1\n"));
+    }
+
+    proptest! {
+        #[test]
+        fn fields_never_break_their_quotes_or_lines(s in any::<String>()) {
+            let q = quotable(&s);
+            prop_assert!(!q.contains('\''));
+            prop_assert!(!q.chars().any(|c| c.is_ascii_control()));
+            let text = progress_text(&s, &s, 5);
+            prop_assert_eq!(text.lines().count(), 2);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+"""Ralph Workflow's own lifecycle code driving ralph-mcp. Run with the interpreter of the
+ralph-workflow venv (tests/.venv-ralph, Python 3.12, ralph-workflow==0.9.30).
+
+Only Ralph's `spawn_process` dependency is replaced, so that it starts
+`ralph-mcp serve` (with the arguments and environment Ralph builds) instead of
+`python -m ralph.mcp.server`; and its preflight requires only the tools ralph-mcp
+serves. Everything else is Ralph's code: `start_mcp_server`, the preflight, the probe,
+the health check and restart, make-before-break replacement, `reset_tool_registry`,
+the tool-hash baseline, the completion sentinel check and the transcript parsers.
+
+Usage: ralph_driver.py SCENARIO WORKSPACE [ARGS...]; prints one JSON object on stdout.
+`RALPH_MCP_BIN` names the binary. Ralph's logging goes to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+BIN = os.environ["RALPH_MCP_BIN"]
+
+# Ralph 0.9.30 tools that ralph-mcp does not serve yet (README, "Using it with Ralph").
+NOT_SERVED = {
+    "ralph_submit_md_artifact",
+    "ralph_verify_md_artifact",
+    "ralph_stage_md_artifact",
+    "ralph_edit_md_artifact",
+    "ralph_get_md_draft",
+    "ralph_discard_md_draft",
+    "ralph_finalize_md_artifact",
+    "web_search",
+    "visit_url",
+    "download_url",
+    "ralph_index_status",
+    "ralph_reindex",
+    "ralph_graph",
+    "media_capture",
+    "coordinate",
+}
+
+
+def deps():
+    from ralph.mcp.server import lifecycle as lc
+
+    base = lc._default_lifecycle_deps()
+    ralph_spawn = base.spawn_process
+    ralph_preflight = base.preflight
+
+    def spawn_process(command, cwd, env, *, phase=None, pass_fds=()):
+        # Ralph's command is [python, -m, ralph.mcp.server, --host, H, --port, P, --workspace, W].
+        assert command[1:3] == ["-m", "ralph.mcp.server"], command
+        return ralph_spawn([BIN, "serve", *command[3:]], cwd, env, phase=phase, pass_fds=pass_fds)
+
+    def preflight(endpoint, tools, timeout):
+        served = [str(t) for t in tools if str(t).removeprefix("mcp__ralph__") not in NOT_SERVED]
+        return ralph_preflight(endpoint, served, timeout)
+
+    return dataclasses.replace(base, spawn_process=spawn_process, preflight=preflight)
+
+
+def session_for(drain: str, run_id: str = "ralph-run-1", broker_secret: str | None = None):
+    from ralph.mcp.protocol.capability_mapping import coerce_session_drain
+    from ralph.mcp.protocol.session import AgentSession
+    from ralph.mcp.session_plan import default_prompt_capability_identifiers
+
+    caps = set(default_prompt_capability_identifiers(coerce_session_drain(drain)))
+    return AgentSession(session_id=f"sess-{drain}", run_id=run_id, drain=drain, capabilities=caps, broker_secret=broker_secret)
+
+
+def start(workspace: str, drain: str, **kw):
+    from ralph.mcp.server import lifecycle as lc
+    from ralph.workspace import FsWorkspace
+
+    return lc.start_mcp_server(session_for(drain, **kw), FsWorkspace(Path(workspace)), deps=deps())
+
+
+def mcp_call(endpoint: str, name: str, arguments: dict) -> dict:
+    """One tools/call the way an agent sends it, after an initialize."""
+    import urllib.request
+
+    def post(body, sid=None):
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if sid:
+            headers["Mcp-Session-Id"] = sid
+        req = urllib.request.Request(endpoint, json.dumps(body).encode(), headers, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read().decode()
+            return r.headers.get("mcp-session-id"), (json.loads(raw) if raw else {})
+
+    sid, _ = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    post({"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
+    _, res = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": arguments}}, sid)
+    return res["result"]
+
+
+def wait_new_pid(bridge, old: int, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bridge.check_health_and_restart_if_needed()
+        pid = bridge.process.pid
+        if pid != old:
+            return pid
+        time.sleep(0.05)
+    raise SystemExit(f"no replacement for {old} within {timeout}s")
+
+
+def scenario_drains(workspace: str) -> dict:
+    """start_mcp_server for four drains, the probe and the tool-hash baseline each time."""
+    from ralph.mcp.protocol._startup_http import probe_mcp_http_endpoint
+
+    out = {}
+    for drain in ("development", "review", "commit", "analysis"):
+        bridge = start(workspace, drain)
+        try:
+            probe_mcp_http_endpoint(bridge.endpoint_uri(), timedelta(seconds=5))
+            out[drain] = {"pid": bridge.process.pid, "baseline": bridge._expected_tool_hash is not None}
+        finally:
+            bridge.shutdown()
+    return out
+
+
+def scenario_kill9(workspace: str) -> dict:
+    bridge = start(workspace, "development")
+    try:
+        first = bridge.process.pid
+        os.kill(first, signal.SIGKILL)
+        second = wait_new_pid(bridge, first)
+        text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
+        return {"first": first, "second": second, "read": text}
+    finally:
+        bridge.shutdown()
+
+
+def scenario_sigstop(workspace: str) -> dict:
+    bridge = start(workspace, "development")
+    try:
+        first = bridge.process.pid
+        os.kill(first, signal.SIGSTOP)
+        t0 = time.monotonic()
+        second = wait_new_pid(bridge, first, timeout=60)
+        took = time.monotonic() - t0
+        text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
+        return {"first": first, "second": second, "seconds": took, "read": text}
+    finally:
+        bridge.shutdown()
+
+
+def scenario_reset(workspace: str) -> dict:
+    bridge = start(workspace, "development")
+    try:
+        first = bridge.process.pid
+        bridge.reset_tool_registry()
+        second = bridge.process.pid
+        text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
+        return {"first": first, "second": second, "read": text}
+    finally:
+        bridge.shutdown()
+
+
+def scenario_orphan(workspace: str) -> dict:
+    """Respawn from a non-main thread, report the pid, then wait to be SIGKILLed."""
+    bridge = start(workspace, "development")
+    first = bridge.process.pid
+    os.kill(first, signal.SIGKILL)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("pid", wait_new_pid(bridge, first)))
+    t.start()
+    t.join()
+    print(json.dumps({"first": first, "second": result["pid"]}), flush=True)
+    time.sleep(600)
+    return {}
+
+
+def scenario_completion(workspace: str, secret: str) -> dict:
+    from ralph.agents import completion_signals as cs
+    from ralph.agents.execution_state import _helpers as progress
+    from ralph.agents.invoke import _session as transcript
+
+    run_id = "ralph-run-complete"
+    # Ralph, the broker, holds the secret in its environment and lets only the server inherit it.
+    os.environ["RALPH_BROKER_SECRET"] = secret
+    bridge = start(workspace, "development", run_id=run_id, broker_secret=secret)
+    try:
+        done = mcp_call(bridge.endpoint_uri(), "declare_complete", {"summary": "it's done\nreally"})
+        prog = mcp_call(bridge.endpoint_uri(), "report_progress", {"status": "halfway", "note": "tests 'pass'"})
+    finally:
+        bridge.shutdown()
+    text = done["content"][0]["text"]
+    first_line = text.splitlines()[0]
+    # A transcript carries the tool result JSON-encoded on one NDJSON line.
+    ndjson = json.dumps({"type": "tool_result", "content": text})
+    signal_ = progress._progress_report_signal(json.dumps({"content": prog["content"][0]["text"]}))
+    session_ids = [m.group(1) for p in transcript._COMPLETION_SESSION_ID_PATTERNS if (m := p.search(first_line))]
+    return {
+        "text": text,
+        "sentinel": cs._check_completion_sentinel(Path(workspace), run_id, sentinel_secret=secret),
+        "sentinel_wrong_secret": cs._check_completion_sentinel(Path(workspace), run_id, sentinel_secret="other"),
+        "explicit": cs.extract_explicit_completion([ndjson]),
+        "whole_line": transcript._is_whole_completion_line(first_line),
+        "session_ids": session_ids,
+        "progress": signal_.raw if signal_ else None,
+    }
+
+
+def main() -> None:
+    scenario, workspace, *rest = sys.argv[1:]
+    out = globals()[f"scenario_{scenario}"](workspace, *rest)
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Ralph Workflow 0.9.30's own lifecycle and completion code driving ralph-mcp.
+
+Each test runs tests/python/ralph_driver.py under the ralph-workflow venv
+(tests/.venv-ralph, Python 3.12), where only Ralph's `spawn_process` is replaced so
+that it starts `ralph-mcp serve`, and Ralph's preflight requires only the tools
+ralph-mcp serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BINARY, REPO
+from procs import serve_pids, wait_for
+
+RALPH_PY = REPO / "tests" / ".venv-ralph" / "bin" / "python"
+DRIVER = Path(__file__).with_name("ralph_driver.py")
+
+
+@pytest.fixture
+def ws(tmp_path):
+    assert RALPH_PY.exists(), "install ralph-workflow first: scripts/setup-test-deps"
+    w = tmp_path / "ws"
+    w.mkdir()
+    (w / "hello.txt").write_text("hello from the workspace\n")
+    yield w
+    assert wait_for(lambda: not serve_pids(w), 5), f"servers left behind: {serve_pids(w)}"
+
+
+def env() -> dict:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RALPH_", "MCP_AUTH"))}
+    # Ralph's probe and supervision, shortened so a hung server is noticed in a second.
+    e.update(RALPH_MCP_BIN=str(BINARY), RALPH_MCP_PROBE_TIMEOUT_MS="500")
+    return e
+
+
+def drive(scenario: str, ws: Path, *args: str, timeout: float = 120) -> dict:
+    # Run from the workspace's parent: Ralph's package has modules (`platform`) that
+    # would shadow the standard library if its own directory were the working one.
+    p = subprocess.run(
+        [str(RALPH_PY), str(DRIVER), scenario, str(ws), *args],
+        cwd=ws.parent,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert p.returncode == 0, p.stderr[-4000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_start_mcp_server_in_four_drains_with_probe_and_tool_hash_baseline(ws):
+    # Ralph binds the port and hands the socket down by RALPH_MCP_INHERITED_FD; its
+    # preflight and its tool-hash baseline send a bare tools/list (no initialize).
+    out = drive("drains", ws)
+    assert set(out) == {"development", "review", "commit", "analysis"}
+    assert all(d["baseline"] for d in out.values()), out
+
+
+def test_kill_9_is_restarted_on_the_same_endpoint(ws):
+    out = drive("kill9", ws)
+    assert out["second"] != out["first"]
+    assert "hello from the workspace" in out["read"]
+
+
+def test_a_hung_server_is_replaced_make_before_break(ws):
+    # SIGSTOP: Ralph's probe fails, it starts a candidate that must prove its pid,
+    # spawn id, session id and tool hash over the private channel before promotion.
+    out = drive("sigstop", ws)
+    assert out["second"] != out["first"]
+    assert "hello from the workspace" in out["read"]
+
+
+def test_reset_tool_registry_replaces_the_server_make_before_break(ws):
+    # The live server acknowledges the pause file and stops accepting; the candidate
+    # accepts only after the resume file appears.
+    out = drive("reset", ws)
+    assert out["second"] != out["first"]
+    assert "hello from the workspace" in out["read"]
+
+
+def test_no_server_outlives_ralph_after_a_respawn_from_another_thread(ws):
+    p = subprocess.Popen(
+        [str(RALPH_PY), str(DRIVER), "orphan", str(ws)],
+        cwd=ws.parent,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = p.stdout.readline()
+        assert line, "the driver printed nothing"
+        second = json.loads(line)["second"]
+        assert second in serve_pids(ws)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    # RALPH_MCP_OWNER_PID names Ralph; the server watches it and exits at once.
+    t0 = time.monotonic()
+    assert wait_for(lambda: second not in serve_pids(ws), 5), "the server outlived Ralph"
+    assert time.monotonic() - t0 < 2
+
+
+def test_completion_and_progress_as_ralph_reads_them(ws):
+    out = drive("completion", ws, "broker-secret-1234")
+    # The sentinel, HMAC'd with the broker secret Ralph holds; a wrong secret fails.
+    assert out["sentinel"] is True
+    assert out["sentinel_wrong_secret"] is False
+    assert out["explicit"] is True
+    assert out["whole_line"] is True, out["text"]
+    assert out["session_ids"] and set(out["session_ids"]) == {"sess-development"}
+    # The summary's quote and newline are made safe, nothing is dropped.
+    assert "summary='it\"s done really'" in out["text"]
+    assert out["progress"].startswith("status=halfway note=tests")
+    # The secret never reaches a file or the result.
+    assert "broker-secret-1234" not in out["text"]
+    assert not [p for p in (ws / ".agent").rglob("*") if p.is_file() and b"broker-secret-1234" in p.read_bytes()]
