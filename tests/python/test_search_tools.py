@@ -151,8 +151,13 @@ def test_read_file_modes(tree_server, workspace):
     assert res.is_error and "UTF-8" in text_of(res)
     res = json.loads(text_of(call(tree_server, "read_file", {"path": "README.md", "max_bytes": 4})))
     assert res["truncated"] is True and res["content"] == "# De" and res["total_bytes"] > 4
+    # Partial reads keep each line's ending: pieces put together are the file (Ralph's shape).
     res = json.loads(text_of(call(tree_server, "read_file", {"path": "README.md", "tail": 1})))
-    assert res["content"] == "line three"
+    assert res["content"] == "line three\n" and res["truncated"] is True
+    whole = (workspace / "README.md").read_text()
+    head = json.loads(text_of(call(tree_server, "read_file", {"path": "README.md", "head": 1})))["content"]
+    rest = json.loads(text_of(call(tree_server, "read_file", {"path": "README.md", "line_start": 2})))["content"]
+    assert head + rest == whole
     res = call(tree_server, "read_file", {"path": "README.md", "head": 1, "offset": 2})
     assert res.is_error and "mutually exclusive" in text_of(res)
     res = call(tree_server, "read_file", {"path": "README.md", "expected_content_hash": "0" * 64})
@@ -166,8 +171,26 @@ def test_read_multiple_and_stat(tree_server):
     oks = [f["ok"] for f in res["files"]]
     assert oks == [True, False, False]
     assert "TOP-SECRET" not in json.dumps(res)
+    # A line range inside `items` gives the lines themselves, not an encoded read_file result.
+    res = json.loads(text_of(call(tree_server, "read_multiple_files", {"items": [{"path": "README.md", "line_start": 3, "line_end": 4}]})))
+    assert res["files"][0]["content"] == "line two\nline three\n"
     st = json.loads(text_of(call(tree_server, "stat_path", {"path": "README.md"})))
     assert st["type"] == "file" and st["size_bytes"] > 0
     assert json.loads(text_of(call(tree_server, "stat_path", {"path": "nope"})))["type"] == "missing"
     roots = json.loads(text_of(call(tree_server, "list_allowed_roots", {})))
     assert len(roots["allowed_roots"]) == 1
+
+
+def test_agent_dir_is_searched_but_not_its_scratch(tree_server, workspace):
+    # Ralph keeps artifact formats under .agent/, which is git-ignored (its own
+    # .gitignore says `*`) only to keep `git status` clean; the agent must find them.
+    fmt = workspace / ".agent" / "artifact-formats"
+    fmt.mkdir(parents=True, exist_ok=True)
+    (fmt / "plan.md").write_text("# Plan format\nneedle-in-agent-dir\n")
+    (workspace / ".agent" / "tmp").mkdir(exist_ok=True)
+    (workspace / ".agent" / "tmp" / "scratch.md").write_text("needle-in-agent-dir\n")
+    found = json.loads(text_of(call(tree_server, "search_files", {"path": ".", "pattern": "*.md"})))["matches"]
+    assert ".agent/artifact-formats/plan.md" in found
+    assert not [m for m in found if m.startswith(".agent/tmp")]
+    hits = json.loads(text_of(call(tree_server, "grep_files", {"path": ".", "pattern": "needle-in-agent-dir"})))["matches"]
+    assert [h["path"] for h in hits] == [".agent/artifact-formats/plan.md"]

@@ -83,6 +83,13 @@ def test_edit_with_one_missing_old_text_changes_nothing(dev, repo):
     assert (repo / "tracked.txt").read_bytes() == before
 
 
+def test_an_edit_without_new_text_deletes_the_old_text(dev, repo):
+    (repo / "del.txt").write_text("keep drop keep\n")
+    res = call(dev, "edit_file", {"path": "del.txt", "edits": [{"oldText": "drop "}]})
+    assert not res.is_error, text_of(res)
+    assert (repo / "del.txt").read_text() == "keep keep\n"
+
+
 def test_successful_edit_returns_a_correct_diff(dev, repo):
     res = call(dev, "edit_file", {"path": "tracked.txt", "edits": [{"oldText": "original", "newText": "edited"}]})
     assert not res.is_error, text_of(res)

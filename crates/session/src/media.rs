@@ -211,9 +211,11 @@ pub struct MediaProfile {
 }
 
 impl MediaProfile {
-    /// Resolves `model_identity` and applies the stored `capability_profile`
-    /// where it is more conservative (less demanding) than the resolution.
-    /// Unparseable stored entries are ignored.
+    /// Resolves `model_identity` and applies the stored `capability_profile`:
+    /// for a provider the table knows, only where it is more conservative (less
+    /// demanding) than the resolution; for an unknown provider, as stored (the
+    /// orchestrator knows its model better than the fallback), except that a
+    /// round-trip-unsafe CLI never gets media inline. Unparseable entries are ignored.
     pub fn new(model_identity: Option<&Value>, stored: Option<&Value>) -> Self {
         let identity = ModelIdentity::from_value(model_identity).or_else(|| {
             // A stored profile names its identity too.
@@ -223,7 +225,21 @@ impl MediaProfile {
             .into_iter()
             .map(|m| {
                 let fresh = resolve(identity.as_ref(), m);
-                (m, restrict(fresh, stored_verdict(stored, m)))
+                let stored = stored_verdict(stored, m);
+                let known = identity
+                    .as_ref()
+                    .is_some_and(|i| provider_row(&i.provider, m).is_some());
+                let unsafe_transport = identity.as_ref().is_some_and(|i| {
+                    ROUNDTRIP_UNSAFE_TRANSPORTS.contains(&i.transport.as_deref().unwrap_or(""))
+                });
+                let verdict = match stored {
+                    // Where the table has nothing to say (an unknown provider), the
+                    // orchestrator's stored verdict decides, as it does in Ralph;
+                    // a CLI that cannot carry media back still never gets it inline.
+                    Some(s) if !known && !unsafe_transport => s,
+                    stored => restrict(fresh, stored),
+                };
+                (m, verdict)
             })
             .collect();
         Self { identity, verdicts }
@@ -340,6 +356,22 @@ mod tests {
     }
 
     #[test]
+    fn stored_profile_decides_for_an_unknown_provider_but_not_on_codex() {
+        // Ralph's default session: provider unknown, transport claude, a stored
+        // profile that sends images inline.
+        let stored = json!({"verdicts": {"image": {"delivery": "inline_image"}}});
+        let ralph_default = json!({"provider": "unknown", "transport": "claude"});
+        let p = MediaProfile::new(Some(&ralph_default), Some(&stored));
+        assert_eq!(p.verdict(Modality::Image).delivery, Delivery::InlineImage);
+        let codex = json!({"provider": "unknown", "transport": "codex"});
+        let p = MediaProfile::new(Some(&codex), Some(&stored));
+        assert_eq!(
+            p.verdict(Modality::Image).delivery,
+            Delivery::ResourceReferenceReplay
+        );
+    }
+
+    #[test]
     fn stored_profile_alone_supplies_the_identity() {
         let stored = json!({"provider": "claude", "transport": "claude", "verdicts": {}});
         let p = MediaProfile::new(None, Some(&stored));
@@ -358,7 +390,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_stored_profile_asks_more_than_the_resolution(
+        fn a_stored_profile_widens_only_for_an_unknown_provider_off_codex(
             provider in prop_oneof![Just("claude"), Just("openai"), Just("gemini"), Just("x")],
             transport in prop_oneof![Just("claude"), Just("codex"), Just("opencode")],
             deliveries in prop::collection::vec(delivery_strategy(), 5),
@@ -371,9 +403,17 @@ mod tests {
             let stored = json!({"verdicts": verdicts});
             let p = MediaProfile::new(Some(&identity), Some(&stored));
             let ident = ModelIdentity::from_value(Some(&identity));
-            for m in Modality::ALL {
+            for (m, d) in Modality::ALL.into_iter().zip(&deliveries) {
                 let fresh = resolve(ident.as_ref(), m);
-                prop_assert!(p.verdict(m).delivery.demand() <= fresh.delivery.demand());
+                let known = provider_row(provider, m).is_some();
+                match Delivery::parse(d) {
+                    // An unknown provider off Codex: the stored verdict, as stored.
+                    Some(stored) if !known && transport != "codex" => {
+                        prop_assert_eq!(p.verdict(m).delivery, stored);
+                    }
+                    // Otherwise it can only ask less than the table.
+                    _ => prop_assert!(p.verdict(m).delivery.demand() <= fresh.delivery.demand()),
+                }
             }
         }
     }

@@ -147,6 +147,13 @@ impl Walker<'_, '_> {
         if self.opts.include_ignored {
             return false;
         }
+        // `.agent/` holds what the orchestrator leaves for the agent (Ralph keeps
+        // `.agent/artifact-formats/*.md` there) and is git-ignored only to keep
+        // `git status` clean: its files are found whatever the ignore files say,
+        // except `.agent/tmp/`, the server's own scratch (logs, spills, media).
+        if let Ok(inside) = rel.strip_prefix(ralph_mcp_session::names::agent_paths::DIR) {
+            return inside.starts_with(ralph_mcp_session::names::agent_paths::TMP);
+        }
         let decide = |m: Match<&ignore::gitignore::Glob>| match m {
             Match::Ignore(_) => Some(true),
             Match::Whitelist(_) => Some(false),

@@ -288,21 +288,15 @@ fn read_line_range(
     let mut returned: u64 = 0;
     let mut cut_at: Option<u64> = None;
     let mut open_line: Option<u64> = None;
+    // Lines keep their endings, as in the file: a range of a file is a piece of it.
     let total = scan_lines(file, raw, |n, piece, ends| {
         if n < start || n > end || cut_at.is_some() {
             return;
         }
         if open_line != Some(n) {
-            if returned as usize >= MAX_LINE_RANGE {
+            if returned as usize >= MAX_LINE_RANGE || (returned > 0 && out.len() >= cap) {
                 cut_at = Some(n);
                 return;
-            }
-            if !out.is_empty() || returned > 0 {
-                if out.len() >= cap {
-                    cut_at = Some(n);
-                    return;
-                }
-                out.push(b'\n');
             }
             open_line = Some(n);
             returned += 1;
@@ -311,8 +305,8 @@ fn read_line_range(
         out.extend_from_slice(&piece[..piece.len().min(room)]);
         if piece.len() > room {
             cut_at = Some(n);
-        } else if ends && out.last() == Some(&b'\r') {
-            out.pop();
+        } else if ends {
+            out.push(b'\n');
         }
     })?;
     let content = utf8_cut(out, raw)?;
@@ -370,9 +364,8 @@ fn read_tail(file: File, raw: &str, n: u64, cap: u64) -> Result<ReadOut, ToolErr
         }
         if ends {
             let mut line = std::mem::take(&mut current);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
+            // Lines keep their endings, as in the file.
+            line.push(b'\n');
             push(line, &mut ring, &mut held);
         }
     })?;
@@ -380,16 +373,18 @@ fn read_tail(file: File, raw: &str, n: u64, cap: u64) -> Result<ReadOut, ToolErr
         push(std::mem::take(&mut current), &mut ring, &mut held);
     }
     let returned = ring.len();
-    let lines = ring
+    // Each line was cut on its own, so each is trimmed to whole characters on its own.
+    let text = ring
         .into_iter()
         .map(|l| utf8_cut(l, raw))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<String, _>>()?;
     let mut v = json!({
         "path": raw,
-        "content": lines.join("\n"),
+        "content": text,
         "total_lines": total,
         "returned_lines": returned,
-        "truncated": (returned as u64) < total.min(n) || cut,
+        // As for head and line ranges: the content is not the whole file.
+        "truncated": (returned as u64) < total || cut,
     });
     if cut || (returned as u64) < total.min(n) {
         v["note"] = json!(format!(

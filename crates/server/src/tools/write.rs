@@ -148,8 +148,8 @@ pub struct TextEdit {
     /// Exact text to find; its first occurrence is replaced.
     #[serde(rename = "oldText")]
     pub old_text: String,
-    /// Replacement text.
-    #[serde(rename = "newText")]
+    /// Replacement text; omitted, the old text is deleted (as in Ralph).
+    #[serde(rename = "newText", default)]
     pub new_text: String,
 }
 
