@@ -209,6 +209,20 @@ def scenario_completion(workspace: str, secret: str) -> dict:
     }
 
 
+def scenario_wrapup(workspace: str) -> dict:
+    from ralph.mcp.server._session_wrapup import development_wrapup_notice
+
+    now = time.time()
+    os.environ["RALPH_DEV_WARN_EPOCH"] = str(now - 5)
+    os.environ["RALPH_DEV_DEADLINE_EPOCH"] = str(now + 30 * 60 + 30)
+    bridge = start(workspace, "development")
+    try:
+        res = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})
+    finally:
+        bridge.shutdown()
+    return {"blocks": [c.get("text") for c in res["content"]], "ralphs": development_wrapup_notice()}
+
+
 def main() -> None:
     scenario, workspace, *rest = sys.argv[1:]
     out = globals()[f"scenario_{scenario}"](workspace, *rest)

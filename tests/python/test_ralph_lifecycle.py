@@ -123,3 +123,12 @@ def test_completion_and_progress_as_ralph_reads_them(ws):
     # The secret never reaches a file or the result.
     assert "broker-secret-1234" not in out["text"]
     assert not [p for p in (ws / ".agent").rglob("*") if p.is_file() and b"broker-secret-1234" in p.read_bytes()]
+
+
+def test_the_development_wrapup_notice_ends_results_after_the_warn_epoch(ws):
+    out = drive("wrapup", ws)
+    first, *rest = out["blocks"]
+    assert "hello from the workspace" in first
+    # One more text block, word for word what Ralph's own server appends.
+    assert rest == [out["ralphs"]], rest
+    assert "minutes remaining" in rest[0]

@@ -129,7 +129,7 @@ async fn run_call(
     let _in_flight = state.metrics.in_flight_guard();
     let (_registered, abort) = state.calls.register(id);
     let call = futures_util::future::Abortable::new(state.registry.call(target, args, sink), abort);
-    let result = match call.await {
+    let mut result = match call.await {
         Ok(result) => result,
         Err(_) => {
             state
@@ -151,6 +151,12 @@ async fn run_call(
     state
         .metrics
         .tool_call(&metric_name, outcome, started.elapsed());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if let Some(notice) = state.dev_timebox.notice(now) {
+        result.content.push(rmcp::model::ContentBlock::text(notice));
+    }
     tool_result(id, result)
 }
 

@@ -99,7 +99,9 @@ impl Server {
             Upstreams::new(specs, Some(log_dir)),
             config.list_aliases,
         );
-        let state = Arc::new(AppState::new(config, registry, &session_id));
+        let mut state = AppState::new(config, registry, &session_id);
+        state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
+        let state = Arc::new(state);
         Ok(Self { state, listener })
     }
 

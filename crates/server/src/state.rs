@@ -67,6 +67,8 @@ pub struct AppState {
     pub mcp_session_header: HeaderValue,
     /// Calls running now, cancellable by `notifications/cancelled`.
     pub calls: crate::cancel::InFlight,
+    /// Ralph's development timebox, whose notice ends every result once due.
+    pub dev_timebox: crate::ralph::wrapup::DevTimebox,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
@@ -94,6 +96,7 @@ impl AppState {
             mcp_session_id,
             mcp_session_header,
             calls: Default::default(),
+            dev_timebox: Default::default(),
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),

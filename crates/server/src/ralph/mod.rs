@@ -4,11 +4,13 @@
 //! (result texts, the completion sentinel), `ralph/agents/completion_signals.py`
 //! and `ralph/agents/invoke/_session.py` (how Ralph reads them back), and
 //! `ralph/agents/execution_state/_helpers.py` (the progress parser); and
-//! [`handover`], its make-before-break replacement. These are Ralph's
+//! [`handover`], its make-before-break replacement; [`wrapup`], the
+//! development-timebox notice. These are Ralph's
 //! internals, not a published protocol: when Ralph changes them, this module is
 //! what changes.
 
 pub mod handover;
+pub mod wrapup;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
