@@ -223,6 +223,34 @@ def scenario_wrapup(workspace: str) -> dict:
     return {"blocks": [c.get("text") for c in res["content"]], "ralphs": development_wrapup_notice()}
 
 
+def scenario_agent_upstream(workspace: str, python: str, fixture: str) -> dict:
+    """An agent-native upstream, as Ralph hands over Claude's own MCP servers."""
+    os.environ["RALPH_UPSTREAM_MCP_CONFIG"] = json.dumps(
+        # Ralph's PYTHONPATH (its own site-packages) must not reach the fixture's interpreter.
+        [{"name": "fx", "transport": "stdio", "url": None, "command": python, "args": [fixture, "stdio"], "env": {"PYTHONPATH": ""}, "origin": "agent_upstream"}]
+    )
+    from ralph.mcp.server import lifecycle as lc
+    from ralph.workspace import FsWorkspace
+
+    session = session_for("development")
+    session.capabilities.add("upstream.tool_use")
+    bridge = lc.start_mcp_server(session, FsWorkspace(Path(workspace)), deps=deps())
+    try:
+        deadline = time.monotonic() + 30
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            from ralph.mcp.server._handover_protocol import served_tool_entries
+
+            names = [t["name"] for t in served_tool_entries(bridge.endpoint_uri(), 5)]
+            if "ralph_upstream__fx__echo" in names:
+                break
+            time.sleep(0.1)
+        res = mcp_call(bridge.endpoint_uri(), "ralph_upstream__fx__echo", {"text": "via ralph"})
+    finally:
+        bridge.shutdown()
+    return {"names": [n for n in names if "fx__" in n], "echo": res}
+
+
 def main() -> None:
     scenario, workspace, *rest = sys.argv[1:]
     out = globals()[f"scenario_{scenario}"](workspace, *rest)

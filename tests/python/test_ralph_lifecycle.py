@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -132,3 +133,11 @@ def test_the_development_wrapup_notice_ends_results_after_the_warn_epoch(ws):
     # One more text block, word for word what Ralph's own server appends.
     assert rest == [out["ralphs"]], rest
     assert "minutes remaining" in rest[0]
+
+
+def test_an_agent_native_upstream_is_served_as_ralph_upstream(ws):
+    fixture = Path(__file__).parent / "fixtures" / "upstream_server.py"
+    out = drive("agent_upstream", ws, sys.executable, str(fixture))
+    assert "ralph_upstream__fx__echo" in out["names"], out["names"]
+    assert not [n for n in out["names"] if n.startswith("ralph_custom__")]
+    assert "via ralph" in json.dumps(out["echo"]), out["echo"]

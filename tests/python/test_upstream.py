@@ -240,7 +240,8 @@ def test_env_config_merges_and_the_file_wins(workspace):
     srv = start_ready(workspace, capabilities=UPSTREAM_CAPS, extra_env={"RALPH_UPSTREAM_MCP_CONFIG": env_list})
     try:
         names = tool_names(srv)
-        assert "ralph_custom__fx__echo" in names and "ralph_custom__two__echo" in names
+        # The file's `fx` wins; Ralph's agent upstream `two` is named as Ralph names it.
+        assert "ralph_custom__fx__echo" in names and "ralph_upstream__two__echo" in names
         assert any("defined in both" in line for line in srv.stderr_lines), srv.stderr_lines
     finally:
         srv.stop()

@@ -66,14 +66,14 @@ pub enum ClientError {
 
 impl ClientError {
     /// True for errors worth retrying during preflight: not listening yet, or
-    /// required upstream tools (`ralph_custom__*`) not listed yet because their
+    /// required upstream tools (`ralph_custom__*`, `ralph_upstream__*`) not listed yet because their
     /// upstream is still starting.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Connect { .. } => true,
-            Self::MissingTools(missing) => missing.iter().all(|t| {
-                ralph_mcp_session::names::canonical_tool_name(t).starts_with("ralph_custom__")
-            }),
+            Self::MissingTools(missing) => missing
+                .iter()
+                .all(|t| ralph_mcp_session::names::is_upstream_tool(t)),
             _ => false,
         }
     }

@@ -36,7 +36,7 @@ impl Target {
     pub fn metric_name(&self) -> String {
         match self {
             Self::Builtin(t) => t.name.to_owned(),
-            Self::Upstream(up, tool) => crate::upstream::proxied_name(&up.spec.name, tool),
+            Self::Upstream(up, tool) => up.spec.proxied_name(tool),
         }
     }
 }
@@ -162,7 +162,7 @@ impl Registry {
     /// Finds a tool by raw name or `mcp__ralph__` alias and applies the gate.
     pub fn lookup(&self, name: &str) -> Lookup {
         let canonical = canonical_tool_name(name);
-        if canonical.starts_with(crate::upstream::PREFIX) {
+        if crate::upstream::is_proxied(canonical) {
             let Some((up, tool)) = self.upstreams.find(canonical) else {
                 return Lookup::Unknown;
             };
@@ -253,7 +253,7 @@ impl Registry {
             serde_json::Value::Object(m) => Some(m),
             _ => {
                 return ToolError::InvalidArgs {
-                    tool: crate::upstream::proxied_name(&up.spec.name, tool),
+                    tool: up.spec.proxied_name(tool),
                     message: "`arguments` must be a JSON object".into(),
                 }
                 .into_result();

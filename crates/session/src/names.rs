@@ -49,6 +49,17 @@ pub const SERVER_NAME: &str = "ralph";
 /// Prefix of the Claude-style alias every tool is also listed under.
 pub const ALIAS_PREFIX: &str = "mcp__ralph__";
 
+/// Prefix of tools proxied from an upstream configured in the workspace.
+pub const CUSTOM_UPSTREAM_PREFIX: &str = "ralph_custom__";
+/// Prefix of tools proxied from the agent's own servers (Ralph's `agent_upstream`).
+pub const AGENT_UPSTREAM_PREFIX: &str = "ralph_upstream__";
+
+/// True when `name` (raw or alias) has the shape of a proxied upstream tool's name.
+pub fn is_upstream_tool(name: &str) -> bool {
+    let raw = canonical_tool_name(name);
+    raw.starts_with(CUSTOM_UPSTREAM_PREFIX) || raw.starts_with(AGENT_UPSTREAM_PREFIX)
+}
+
 /// Strips the `mcp__ralph__` alias prefix, if present.
 pub fn canonical_tool_name(name: &str) -> &str {
     name.strip_prefix(ALIAS_PREFIX).unwrap_or(name)

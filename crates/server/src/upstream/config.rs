@@ -53,8 +53,10 @@ pub enum Transport {
 /// One validated upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSpec {
-    /// Its name (tools appear as `ralph_custom__<name>__<tool>`).
+    /// Its name (tools appear as `<origin prefix><name>__<tool>`).
     pub name: String,
+    /// Where it was configured, which decides its tools' prefix.
+    pub origin: Origin,
     /// How to reach it.
     pub transport: Transport,
     /// Per-call timeout.
@@ -67,7 +69,40 @@ pub struct UpstreamSpec {
     pub exclude_tools: Vec<String>,
 }
 
+/// Where an upstream was configured (Ralph's `origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The workspace's `mcp.toml` (or `"origin": "custom"`): `ralph_custom__…`.
+    Custom,
+    /// The agent's own MCP servers, which Ralph proxies (`"origin":
+    /// "agent_upstream"`, its default in `RALPH_UPSTREAM_MCP_CONFIG`): `ralph_upstream__…`.
+    AgentUpstream,
+}
+
+impl Origin {
+    /// The prefix of its tools' names.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Custom => ralph_mcp_session::names::CUSTOM_UPSTREAM_PREFIX,
+            Self::AgentUpstream => ralph_mcp_session::names::AGENT_UPSTREAM_PREFIX,
+        }
+    }
+
+    /// Ralph's reading of an `origin` value: anything but `custom` is an agent upstream.
+    fn from_ralph(value: Option<&serde_json::Value>) -> Self {
+        match value.and_then(serde_json::Value::as_str) {
+            Some("custom") => Self::Custom,
+            _ => Self::AgentUpstream,
+        }
+    }
+}
+
 impl UpstreamSpec {
+    /// The name its tool `tool` is served under.
+    pub fn proxied_name(&self, tool: &str) -> String {
+        format!("{}{}__{tool}", self.origin.prefix(), self.name)
+    }
+
     /// Whether the upstream's tool `name` is exposed.
     pub fn exposes(&self, name: &str) -> bool {
         self.tools
@@ -125,7 +160,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn to_spec(name: &str, raw: RawEntry) -> Result<Option<UpstreamSpec>, String> {
+fn to_spec(name: &str, raw: RawEntry, origin: Origin) -> Result<Option<UpstreamSpec>, String> {
     validate_name(name)?;
     let at = |key: &str| format!("mcp_servers.{name}.{key}");
     if !raw.enabled {
@@ -190,6 +225,7 @@ fn to_spec(name: &str, raw: RawEntry) -> Result<Option<UpstreamSpec>, String> {
     };
     Ok(Some(UpstreamSpec {
         name: name.to_owned(),
+        origin,
         transport,
         timeout: ms(raw.timeout_ms, "timeout_ms", DEFAULT_TIMEOUT)?,
         startup_timeout: ms(
@@ -210,7 +246,7 @@ pub fn from_toml(table: &toml::Table) -> Result<Vec<UpstreamSpec>, String> {
             .clone()
             .try_into()
             .map_err(|e: toml::de::Error| format!("mcp_servers.{name}: {}", e.message()))?;
-        out.extend(to_spec(name, raw)?);
+        out.extend(to_spec(name, raw, Origin::Custom)?);
     }
     Ok(out)
 }
@@ -230,11 +266,11 @@ pub fn from_json(text: &str) -> Result<Vec<UpstreamSpec>, String> {
                 ));
             }
         };
-        item.remove("origin");
+        let origin = Origin::from_ralph(item.remove("origin").as_ref());
         item.retain(|_, v| !v.is_null());
         let raw: RawEntry = serde_json::from_value(serde_json::Value::Object(item))
             .map_err(|e| format!("{UPSTREAM_CONFIG_ENV} entry `{name}`: {e}"))?;
-        out.extend(to_spec(&name, raw)?);
+        out.extend(to_spec(&name, raw, origin)?);
     }
     Ok(out)
 }

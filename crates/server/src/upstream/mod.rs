@@ -1,4 +1,6 @@
-//! Upstream MCP servers proxied under this endpoint as `ralph_custom__<server>__<tool>`.
+//! Upstream MCP servers proxied under this endpoint as `ralph_custom__<server>__<tool>`
+//! (configured in the workspace) or `ralph_upstream__<server>__<tool>` (the agent's own
+//! servers, which Ralph hands over as `origin: "agent_upstream"`).
 //!
 //! `config` validates and merges their definitions; `conn` keeps one supervised rmcp
 //! client session per upstream; `normalize` fits their non-text content to the
@@ -15,13 +17,7 @@ use tokio::sync::Notify;
 
 pub use conn::{State, Upstream};
 
-/// Prefix of every proxied tool name.
-pub const PREFIX: &str = "ralph_custom__";
-
-/// The proxied name of `tool` on `server`.
-pub fn proxied_name(server: &str, tool: &str) -> String {
-    format!("{PREFIX}{server}__{tool}")
-}
+pub use ralph_mcp_session::names::is_upstream_tool as is_proxied;
 
 /// All upstreams of one server.
 #[derive(Debug, Default)]
@@ -88,7 +84,7 @@ impl Upstreams {
         let mut seen = std::collections::HashSet::new();
         for up in &self.list {
             for mut t in up.tools() {
-                let name = proxied_name(&up.spec.name, &t.name);
+                let name = up.spec.proxied_name(&t.name);
                 if !seen.insert(name.clone()) {
                     tracing::error!(tool = %name, "upstream `{}` lists `{}` twice; only the first is served", up.spec.name, t.name);
                     continue;
@@ -102,9 +98,9 @@ impl Upstreams {
 
     /// The upstream and its own tool name behind a proxied name.
     pub fn find(&self, proxied: &str) -> Option<(Arc<Upstream>, String)> {
-        let rest = proxied.strip_prefix(PREFIX)?;
         self.list.iter().find_map(|up| {
-            let tool = rest
+            let tool = proxied
+                .strip_prefix(up.spec.origin.prefix())?
                 .strip_prefix(up.spec.name.as_str())?
                 .strip_prefix("__")?;
             let listed = up.tools().iter().any(|t| t.name == tool);
@@ -118,8 +114,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proxied_names_round_trip() {
-        assert_eq!(proxied_name("web", "fetch"), "ralph_custom__web__fetch");
+    fn names_follow_the_origin() {
+        let mut specs = config::from_json(
+            r#"[{"name":"web","command":"x"},{"name":"mine","command":"x","origin":"custom"}]"#,
+        )
+        .unwrap();
+        assert_eq!(specs[0].proxied_name("fetch"), "ralph_upstream__web__fetch");
+        assert_eq!(specs[1].proxied_name("fetch"), "ralph_custom__mine__fetch");
+        specs.extend(config::from_toml(&toml::from_str("[f]\ncommand = \"x\"").unwrap()).unwrap());
+        assert_eq!(specs[2].proxied_name("t"), "ralph_custom__f__t");
+        assert!(is_proxied("ralph_upstream__web__fetch") && !is_proxied("read_file"));
         let ups = Upstreams::default();
         assert!(ups.find("ralph_custom__web__fetch").is_none());
     }
