@@ -26,7 +26,7 @@ def test_initialize_list_and_call_work(server, workspace):
             assert text_of(res) == "# Demo\n\nline two\nline three\n"
             res = await s.call_tool("mcp__ralph__read_file", {"path": "README.md", "line_start": 3, "line_end": 4})
             payload = json.loads(text_of(res))
-            assert payload["content"] == "line two\nline three"
+            assert payload["content"] == "line two\nline three\n"
             assert payload["total_lines"] == 4
             await s.send_ping()
 
