@@ -9,6 +9,7 @@ use std::time::Instant;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use crate::modern::Era;
 use crate::progress::{self, ProgressSink};
 use crate::registry::Lookup;
 use crate::rpc::{Reply, code, err, error_body, error_with_data, ok};
@@ -27,6 +28,7 @@ pub async fn call_tool(
     headers: &HeaderMap,
     id: &str,
     params: Value,
+    era: Era,
 ) -> Reply {
     let Value::Object(mut params) = params else {
         return err(
@@ -75,7 +77,7 @@ pub async fn call_tool(
                 "refused",
                 started.elapsed(),
             );
-            return tool_result(id, e.into_result());
+            return tool_result(id, e.into_result(), era);
         }
         Lookup::Found(target) => target,
     };
@@ -91,20 +93,31 @@ pub async fn call_tool(
     let token = progress::token_of(&params).filter(|_| accepts_event_stream(headers));
     let Some(token) = token else {
         let _permit = _permit;
-        return run_call(state, target, args, None, started, id).await;
+        return run_call(state, target, args, None, started, id, era).await;
     };
     // The client wants progress: answer with an SSE stream that the call feeds.
     let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
     let sink = ProgressSink::new(token, tx.clone());
+    let metric_name = target.metric_name();
     let state = state.clone();
     let id = id.to_owned();
     tokio::spawn(async move {
         let _permit = _permit;
         // run_call answers with JSON only; anything else would be a bug, and the
         // client still gets an answer instead of a stream that just ends.
-        let body = match run_call(&state, target, args, Some(sink), started, &id).await {
-            Reply::Json { body, .. } => body,
-            _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
+        // A client that closes the stream has cancelled the call (2026-07-28 says so
+        // outright; for earlier versions nobody is left to answer): dropping the
+        // call's future stops it.
+        let call = run_call(&state, target, args, Some(sink), started, &id, era);
+        let body = tokio::select! {
+            reply = call => match reply {
+                Reply::Json { body, .. } => body,
+                _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
+            },
+            () = tx.closed() => {
+                state.metrics.tool_call(&metric_name, "cancelled", started.elapsed());
+                return;
+            }
         };
         let _ = tx
             .send(progress::Event {
@@ -123,6 +136,7 @@ async fn run_call(
     sink: Option<ProgressSink>,
     started: Instant,
     id: &str,
+    era: Era,
 ) -> Reply {
     let metric_name = target.metric_name();
     // Counted while this future lives, however it ends (answered, cancelled, dropped).
@@ -157,14 +171,22 @@ async fn run_call(
     if let Some(notice) = state.dev_timebox.notice(now) {
         result.content.push(rmcp::model::ContentBlock::text(notice));
     }
-    tool_result(id, result)
+    tool_result(id, result, era)
 }
 
-fn tool_result(id: &str, mut result: rmcp::model::CallToolResult) -> Reply {
-    // The discriminator belongs to 2026-07-28 only; older clients reject unknown shapes less
-    // often without it, and every version treats its absence as "complete". Serialised
-    // straight from the struct: no intermediate JSON tree for large results.
-    result.result_type = None;
+fn tool_result(id: &str, mut result: rmcp::model::CallToolResult, era: Era) -> Reply {
+    // The discriminator and the server's identity belong to 2026-07-28; older clients
+    // reject unknown shapes less often without them, and every version treats an
+    // absent `resultType` as "complete". Serialised straight from the struct: no
+    // intermediate JSON tree for large results.
+    match era {
+        Era::Legacy => result.result_type = None,
+        Era::Modern => {
+            result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+            let meta = result.meta.get_or_insert_with(Default::default);
+            meta.0.extend(crate::modern::server_info_meta());
+        }
+    }
     result.is_error.get_or_insert(false);
     let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
     ok(id, &body, false)

@@ -10,9 +10,13 @@ use rmcp::model::{
 use serde_json::{Map, Value};
 
 use crate::call::call_tool;
+use crate::modern::{self, Era};
 use crate::resources;
 use crate::rpc::{Reply, code, err, ok};
 use crate::state::{AppState, LOG_LEVELS};
+
+/// What `initialize` and `server/discover` tell the model about this server.
+pub const INSTRUCTIONS: &str = "Workspace tools for a coding agent. Paths are relative to the workspace root and must stay inside the allowed roots (see list_allowed_roots).";
 
 /// Versions we answer `initialize` with: every known version that still has
 /// the handshake, back to 2024-11-05.
@@ -124,6 +128,7 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         return Reply::Accepted;
     };
     state.metrics.request(metric_method(&method));
+    let era = modern::era_of(&method, &msg.params, headers);
     let Some(id) = msg.id else {
         // Notifications need no answer; a cancellation stops the call it names.
         if method == "notifications/cancelled"
@@ -133,6 +138,9 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         }
         return Reply::Accepted;
     };
+    if era == Era::Modern {
+        return handle_modern(state, headers, &id, &method, msg.params).await;
+    }
     if method == "initialize" {
         return initialize(state, &id, &msg.params);
     }
@@ -142,13 +150,15 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
     match method.as_str() {
         "ping" => ok(&id, "{}", false),
         "tools/list" => ok(&id, &state.registry.list_result_json(), false),
-        "tools/call" => call_tool(state, headers, &id, msg.params).await,
+        "tools/call" => call_tool(state, headers, &id, msg.params, Era::Legacy).await,
         "logging/setLevel" => set_level(state, &id, &msg.params),
         "resources/list" => ok(&id, &resources::list(state), false),
         "resources/templates/list" => ok(&id, resources::TEMPLATES, false),
+        "prompts/list" => ok(&id, resources::NO_PROMPTS, false),
+        "prompts/get" => unknown_prompt(&id, &msg.params),
         "resources/read" => match resources::read(state, &msg.params) {
             Ok(body) => ok(&id, &body, false),
-            Err((code, message)) => err(StatusCode::OK, &id, code, &message),
+            Err(e) => read_error(&id, &e, e.code),
         },
         _ => err(
             StatusCode::OK,
@@ -156,6 +166,82 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
             code::METHOD_NOT_FOUND,
             &format!("Method not found: `{method}`"),
         ),
+    }
+}
+
+/// One request of the 2026-07-28 era: checked, then routed; a method this era
+/// does not have (`initialize`, `ping`, `logging/setLevel`, …) is 404 / -32601.
+async fn handle_modern(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: &str,
+    method: &str,
+    params: Value,
+) -> Reply {
+    if let Err(e) = modern::check_request(headers, method, &params) {
+        return e.reply(Some(id));
+    }
+    match method {
+        "server/discover" => ok(id, &modern::discover(state), false),
+        "tools/list" => ok(
+            id,
+            &modern::decorate(
+                &state.registry.list_result_json(),
+                Some(modern::tools_cache(state)),
+            ),
+            false,
+        ),
+        "tools/call" => call_tool(state, headers, id, params, Era::Modern).await,
+        "resources/list" => ok(
+            id,
+            &modern::decorate(&resources::list(state), Some(modern::VOLATILE)),
+            false,
+        ),
+        "resources/templates/list" => ok(
+            id,
+            &modern::decorate(resources::TEMPLATES, Some(modern::STABLE)),
+            false,
+        ),
+        "resources/read" => match resources::read(state, &params) {
+            // A handle's bytes never change.
+            Ok(body) => ok(id, &modern::decorate(&body, Some(modern::STABLE)), false),
+            // This era reports a missing resource as invalid params.
+            Err(e) if e.code == code::RESOURCE_NOT_FOUND => {
+                read_error(id, &e, code::INVALID_PARAMS)
+            }
+            Err(e) => read_error(id, &e, e.code),
+        },
+        "prompts/list" => ok(
+            id,
+            &modern::decorate(resources::NO_PROMPTS, Some(modern::STABLE)),
+            false,
+        ),
+        "prompts/get" => unknown_prompt(id, &params),
+        "subscriptions/listen" => modern::listen(state, id, &params),
+        _ => modern::RpcError::method_not_found(method).reply(Some(id)),
+    }
+}
+
+/// `prompts/get`: this server has no prompts, so every name is unknown.
+fn unknown_prompt(id: &str, params: &Value) -> Reply {
+    let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+    err(
+        StatusCode::OK,
+        id,
+        code::INVALID_PARAMS,
+        &format!("Unknown prompt: `{name}`; this server has no prompts (prompts/list is empty)"),
+    )
+}
+
+/// A failed `resources/read`, with `data.uri` when the resource was not found.
+fn read_error(id: &str, e: &resources::ReadError, code: i64) -> Reply {
+    match e.data() {
+        Some(data) => Reply::Json {
+            status: StatusCode::OK,
+            body: crate::rpc::error_with_data(id, code, &e.message, data),
+            with_session: false,
+        },
+        None => err(StatusCode::OK, id, code, &e.message),
     }
 }
 
@@ -169,6 +255,8 @@ fn metric_method(method: &str) -> &str {
         | "resources/list"
         | "resources/read"
         | "resources/templates/list"
+        | "server/discover"
+        | "subscriptions/listen"
         | "notifications/initialized"
         | "notifications/cancelled" => method,
         _ => "other",
@@ -240,12 +328,11 @@ fn initialize(state: &AppState, id: &str, params: &Value) -> Reply {
     capabilities.tools = Some(tools);
     capabilities.logging = Some(Map::new());
     capabilities.resources = Some(rmcp::model::ResourcesCapability::default());
+    capabilities.prompts = Some(rmcp::model::PromptsCapability::default());
     let mut result = InitializeResult::new(capabilities);
     result.protocol_version = negotiate(requested);
     result.server_info = Implementation::new("ralph-mcp", env!("CARGO_PKG_VERSION"));
-    result.instructions = Some(
-        "Workspace tools for a coding agent. Paths are relative to the workspace root and must stay inside the allowed roots (see list_allowed_roots).".into(),
-    );
+    result.instructions = Some(INSTRUCTIONS.into());
     let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
     ok(id, &body, true)
 }

@@ -21,6 +21,7 @@ mod dispatch;
 mod http;
 mod media_store;
 mod metrics;
+mod modern;
 mod progress;
 mod ralph;
 mod registry;

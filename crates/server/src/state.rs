@@ -72,6 +72,7 @@ pub struct AppState {
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
+    drain_signal: tokio::sync::watch::Sender<bool>,
 }
 
 /// Derives the `Mcp-Session-Id` from the session's `session_id`, so every
@@ -100,6 +101,7 @@ impl AppState {
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),
+            drain_signal: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -121,6 +123,13 @@ impl AppState {
     /// Marks the server as draining: `/health` answers 503.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+        self.drain_signal.send_replace(true);
+    }
+
+    /// Resolves once the server starts draining (long-lived streams end then).
+    pub async fn drained(&self) {
+        let mut rx = self.drain_signal.subscribe();
+        let _ = rx.wait_for(|draining| *draining).await;
     }
 
     /// True once SIGTERM was received.
