@@ -144,7 +144,7 @@ def test_get_and_delete_answer_405(server):
 
 def test_unknown_method_gets_32601(server):
     sid = initialize(server)
-    r = post(server, {"jsonrpc": "2.0", "id": 9, "method": "prompts/list"}, {"Mcp-Session-Id": sid})
+    r = post(server, {"jsonrpc": "2.0", "id": 9, "method": "completion/complete"}, {"Mcp-Session-Id": sid})
     assert r.json()["error"]["code"] == -32601
 
 
