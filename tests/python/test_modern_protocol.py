@@ -200,3 +200,17 @@ def test_abandoning_a_plain_json_request_cancels_the_call(server):
     while live_pids(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not live_pids(marker), "the command outlived the abandoned request"
+
+
+def test_tools_say_what_they_do_to_the_world(server):
+    # Titles and hints, so clients can run read-only tools without asking.
+    r = post(server, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}, modern_headers("tools/list"))
+    tools = {t["name"]: t for t in r.json()["result"]["tools"]}
+    read = tools["read_file"]
+    assert read["title"] == "Read file"
+    assert read["annotations"]["readOnlyHint"] is True and read["annotations"]["destructiveHint"] is False
+    delete = tools["delete_path"]["annotations"]
+    assert delete["readOnlyHint"] is False and delete["destructiveHint"] is True
+    assert tools["unsafe_exec"]["annotations"]["openWorldHint"] is True
+    assert tools["append_file"]["annotations"]["destructiveHint"] is False
+    assert all("annotations" in t and "title" in t for t in tools.values())

@@ -66,23 +66,22 @@ impl Registry {
             .map(|t| t.requirement.is_met_by(&ctx.session.capabilities))
             .collect();
         let mut listed: Vec<Tool> = Vec::new();
+        let described = |name: String, tool: &ToolDef| {
+            let t = Tool::new(name, tool.description, tool.input_schema.clone());
+            match crate::tools::hints::of(tool.name) {
+                Some((title, hints)) => t.with_title(title).with_annotations(hints),
+                None => t,
+            }
+        };
         for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
-            listed.push(Tool::new(
-                tool.name,
-                tool.description,
-                tool.input_schema.clone(),
-            ));
+            listed.push(described(tool.name.to_owned(), tool));
         }
         for (tool, _) in tools
             .iter()
             .zip(&visible)
             .filter(|(_, v)| list_aliases && **v)
         {
-            listed.push(Tool::new(
-                tool_alias(tool.name),
-                tool.description,
-                tool.input_schema.clone(),
-            ));
+            listed.push(described(tool_alias(tool.name), tool));
         }
         let upstream_visible =
             Requirement::One(Capability::UpstreamToolUse).is_met_by(&ctx.session.capabilities);

@@ -8,6 +8,7 @@ pub mod exec_policy;
 pub mod fsio;
 pub mod git;
 pub mod grep;
+pub mod hints;
 pub mod list;
 pub mod media;
 pub mod read;

@@ -53,9 +53,22 @@ pub fn markdown() -> String {
          with an error that names them.\n",
     );
     for tool in builtin_tools() {
+        let behaviour = super::hints::of(tool.name).map_or_else(String::new, |(title, h)| {
+            let kind = match (h.read_only_hint, h.destructive_hint) {
+                (Some(true), _) => "read-only",
+                (_, Some(true)) => "may overwrite or remove",
+                _ => "additive",
+            };
+            let open = if h.open_world_hint == Some(true) {
+                ", open world"
+            } else {
+                ""
+            };
+            format!(" · {title} ({kind}{open})")
+        });
         let _ = write!(
             out,
-            "\n## `{}`\n\nNeeds: `{}`\n\n{}\n",
+            "\n## `{}`\n\nNeeds: `{}`{behaviour}\n\n{}\n",
             tool.name, tool.requirement, tool.description
         );
         let schema = &*tool.input_schema;
