@@ -91,6 +91,8 @@ def test_malformed_json_gets_400_parse_error(server, raw):
     r = post(server, None, raw=raw)
     assert r.status_code == 400
     assert r.json()["error"]["code"] == -32700
+    # The id could not be read, so the reply has none (the schema allows no null id).
+    assert "id" not in r.json()
 
 
 @pytest.mark.parametrize(
@@ -101,6 +103,12 @@ def test_invalid_requests_get_400(server, body):
     r = post(server, body)
     assert r.status_code == 400
     assert r.json()["error"]["code"] == -32600
+    # An id that was read is echoed; one that could not be is left out, never null.
+    reply = r.json()
+    if isinstance(body, dict) and isinstance(body.get("id"), int):
+        assert reply["id"] == body["id"]
+    else:
+        assert "id" not in reply
 
 
 def test_oversize_body_gets_413(workspace):

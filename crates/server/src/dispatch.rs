@@ -45,7 +45,7 @@ fn decode(bytes: &[u8]) -> Result<Message, Reply> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         err(
             StatusCode::BAD_REQUEST,
-            "null",
+            crate::rpc::NO_ID,
             code::PARSE_ERROR,
             &format!("Parse error: body is not valid JSON ({e})"),
         )
@@ -55,7 +55,7 @@ fn decode(bytes: &[u8]) -> Result<Message, Reply> {
         Value::Array(_) => {
             return Err(err(
                 StatusCode::BAD_REQUEST,
-                "null",
+                crate::rpc::NO_ID,
                 code::INVALID_REQUEST,
                 "Invalid Request: JSON-RPC batches are not supported; send one message per POST",
             ));
@@ -63,7 +63,7 @@ fn decode(bytes: &[u8]) -> Result<Message, Reply> {
         _ => {
             return Err(err(
                 StatusCode::BAD_REQUEST,
-                "null",
+                crate::rpc::NO_ID,
                 code::INVALID_REQUEST,
                 "Invalid Request: the body must be a JSON-RPC object",
             ));
@@ -75,13 +75,13 @@ fn decode(bytes: &[u8]) -> Result<Message, Reply> {
         Some(_) => {
             return Err(err(
                 StatusCode::BAD_REQUEST,
-                "null",
+                crate::rpc::NO_ID,
                 code::INVALID_REQUEST,
                 "Invalid Request: `id` must be a string or a number",
             ));
         }
     };
-    let id_json = id.clone().unwrap_or_else(|| "null".into());
+    let id_json = id.clone().unwrap_or_else(|| crate::rpc::NO_ID.into());
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(err(
             StatusCode::BAD_REQUEST,

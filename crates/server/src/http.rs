@@ -89,7 +89,7 @@ async fn check_host_and_origin(
         if !host_ok {
             return rpc_error_response(
                 StatusCode::FORBIDDEN,
-                "null",
+                rpc::NO_ID,
                 -32000,
                 "Forbidden: the Host header is not a loopback name; this server only answers requests addressed to localhost",
             );
@@ -105,7 +105,7 @@ async fn check_host_and_origin(
         if !ok {
             return rpc_error_response(
                 StatusCode::FORBIDDEN,
-                "null",
+                rpc::NO_ID,
                 -32000,
                 "Forbidden: Origin is not a loopback origin (DNS-rebinding protection)",
             );
@@ -129,7 +129,7 @@ async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: 
         if !ok {
             let mut res = rpc_error_response(
                 StatusCode::UNAUTHORIZED,
-                "null",
+                rpc::NO_ID,
                 -32001,
                 "Unauthorized: send `Authorization: Bearer <token>` with the token the server was started with (its MCP_AUTH_TOKEN; agents under `ralph-mcp run` get it as RALPH_MCP_AUTH_TOKEN, which `ralph-mcp call` and `probe` read too)",
             );
@@ -144,7 +144,7 @@ async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: 
 async fn method_not_allowed(method: Method) -> Response {
     let mut res = rpc_error_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        "null",
+        rpc::NO_ID,
         -32000,
         &format!(
             "{method} /mcp is not supported: this server answers POST (JSON, or SSE for calls that ask for progress) and keeps no server-initiated stream"
@@ -170,7 +170,7 @@ async fn get_mcp(
     if state.registry.upstreams().is_empty() || !wants_stream {
         return method_not_allowed(method).await;
     }
-    if let Some(refusal) = dispatch::check_session_headers(&state, &headers, "null") {
+    if let Some(refusal) = dispatch::check_session_headers(&state, &headers, rpc::NO_ID) {
         return reply_response(&state, refusal);
     }
     let changes = state.registry.subscribe_list_changed();
@@ -205,7 +205,7 @@ async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         Err(_) => {
             return rpc_error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "null",
+                rpc::NO_ID,
                 -32600,
                 &format!("request body exceeds the {limit}-byte limit; send smaller requests"),
             );

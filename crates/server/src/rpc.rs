@@ -44,17 +44,32 @@ pub enum Reply {
     Stream(tokio::sync::mpsc::Receiver<progress::Event>),
 }
 
-/// Serialises a JSON-RPC error; `id` is already JSON (`null`, a number, a quoted string).
+/// The id of a reply to a message whose id could not be read: the `id` member is
+/// then left out, as the schema wants (it has no `null` id).
+pub const NO_ID: &str = "";
+
+/// `"id":<id>,` for a reply, or nothing when the id is unknown.
+fn id_member(id: &str) -> String {
+    if id == NO_ID {
+        String::new()
+    } else {
+        format!(r#""id":{id},"#)
+    }
+}
+
+/// Serialises a JSON-RPC error; `id` is already JSON (a number or a quoted string) or [`NO_ID`].
 pub fn error_body(id: &str, code: i64, message: &str) -> String {
     let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg}}}}}"#)
+    let id = id_member(id);
+    format!(r#"{{"jsonrpc":"2.0",{id}"error":{{"code":{code},"message":{msg}}}}}"#)
 }
 
 /// A JSON-RPC error with `data`.
 pub fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
     let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
+    let id = id_member(id);
     format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
+        r#"{{"jsonrpc":"2.0",{id}"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
     )
 }
 
