@@ -214,3 +214,35 @@ def test_tools_say_what_they_do_to_the_world(server):
     assert tools["unsafe_exec"]["annotations"]["openWorldHint"] is True
     assert tools["append_file"]["annotations"]["destructiveHint"] is False
     assert all("annotations" in t and "title" in t for t in tools.values())
+
+
+def sse_messages(srv, body: dict, headers: dict) -> list[dict]:
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **srv.headers(), **headers}
+    out = []
+    with httpx2.Client(timeout=60) as http:
+        with http.stream("POST", srv.url, json=body, headers=h) as resp:
+            if not resp.headers["content-type"].startswith("text/event-stream"):
+                return [json.loads(resp.read())]
+            for line in resp.iter_lines():
+                if line.startswith("data:"):
+                    out.append(json.loads(line[5:]))
+    return out
+
+
+def test_log_messages_only_for_requests_that_ask(server):
+    # A command whose output passes the inline limit is spilled, and a request that asked
+    # for log messages at `notice` or below hears about it on its own response stream.
+    big = {"command": "head -c 200000 /dev/zero | tr '\\0' x", "timeout_ms": 30000}
+    asked = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "exec", "arguments": big, "_meta": dict(META, **{"io.modelcontextprotocol/logLevel": "info"})}}
+    msgs = sse_messages(server, asked, modern_headers("tools/call", "exec"))
+    logs = [m for m in msgs if m.get("method") == "notifications/message"]
+    assert logs and logs[0]["params"]["level"] == "notice" and "ralph-exec-" in logs[0]["params"]["data"], msgs
+    assert msgs[-1]["id"] == 1 and "result" in msgs[-1]
+    # Above the message's level: nothing. Without logLevel: a plain JSON reply, no messages.
+    strict = json.loads(json.dumps(asked))
+    strict["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = "error"
+    msgs = sse_messages(server, strict, modern_headers("tools/call", "exec"))
+    assert not [m for m in msgs if m.get("method") == "notifications/message"]
+    silent = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec", "arguments": big, "_meta": META}}
+    msgs = sse_messages(server, silent, modern_headers("tools/call", "exec"))
+    assert len(msgs) == 1 and msgs[0]["id"] == 2

@@ -15,6 +15,18 @@ use crate::registry::Lookup;
 use crate::rpc::{Reply, code, err, error_body, error_with_data, ok};
 use crate::state::AppState;
 
+/// The `LOG_LEVELS` index a 2026-07-28 request asked for in `_meta`, if any.
+fn requested_log_level(params: &serde_json::Map<String, Value>) -> Option<u8> {
+    let level = params
+        .get("_meta")?
+        .get("io.modelcontextprotocol/logLevel")?
+        .as_str()?;
+    crate::state::LOG_LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .map(|i| i as u8)
+}
+
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(http::header::ACCEPT)
@@ -90,14 +102,21 @@ pub async fn call_tool(
             "server saturated: try again later",
         );
     };
-    let token = progress::token_of(&params).filter(|_| accepts_event_stream(headers));
-    let Some(token) = token else {
+    let token = progress::token_of(&params);
+    // Log messages: in the handshake era at the level `logging/setLevel` chose, on
+    // calls streamed for progress; in 2026-07-28 only when this request asked for
+    // them in `_meta`, and then they alone make the reply a stream.
+    let log_threshold = match era {
+        Era::Legacy => token.as_ref().map(|_| state.log_level()),
+        Era::Modern => requested_log_level(&params),
+    };
+    if !accepts_event_stream(headers) || (token.is_none() && log_threshold.is_none()) {
         let _permit = _permit;
         return run_call(state, target, args, None, started, id, era).await;
-    };
-    // The client wants progress: answer with an SSE stream that the call feeds.
+    }
+    // Answer with an SSE stream that the call feeds.
     let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
-    let sink = ProgressSink::new(token, tx.clone());
+    let sink = ProgressSink::new(token, tx.clone(), log_threshold);
     let metric_name = target.metric_name();
     let state = state.clone();
     let id = id.to_owned();

@@ -361,13 +361,14 @@ pub fn discover(state: &AppState) -> String {
 }
 
 /// What this server does in this era: tools (list changes when upstreams are
-/// configured), resources and prompts (none of its own). No logging: deprecated,
-/// and in this era only per request.
+/// configured), resources, prompts (none of its own), and log messages for a
+/// `tools/call` whose `_meta` asks for them.
 pub fn capabilities(state: &AppState) -> Value {
     json!({
         "tools": { "listChanged": !state.registry.upstreams().is_empty() },
         "resources": {},
         "prompts": {},
+        "logging": {},
     })
 }
 

@@ -27,12 +27,15 @@ pub struct Event {
     pub last: bool,
 }
 
-/// Where a running tool sends its progress.
+/// Where a running tool sends its progress, and its log messages.
 #[derive(Clone, Debug)]
 pub struct ProgressSink {
-    token: Arc<Value>,
+    /// `None` when the client asked for log messages but not for progress.
+    token: Option<Arc<Value>>,
     tx: mpsc::Sender<Event>,
     progress: Arc<AtomicU64>,
+    /// Least severe `LOG_LEVELS` index sent as `notifications/message`; `None`: none.
+    log_threshold: Option<u8>,
 }
 
 tokio::task_local! {
@@ -40,18 +43,44 @@ tokio::task_local! {
 }
 
 impl ProgressSink {
-    /// A sink for `token` (the client's `progressToken`) feeding `tx`.
-    pub fn new(token: Value, tx: mpsc::Sender<Event>) -> Self {
+    /// A sink for `token` (the client's `progressToken`, if it sent one) feeding
+    /// `tx`; log messages at `LOG_LEVELS[log_threshold]` or more severe go out too.
+    pub fn new(token: Option<Value>, tx: mpsc::Sender<Event>, log_threshold: Option<u8>) -> Self {
         Self {
-            token: Arc::new(token),
+            token: token.map(Arc::new),
             tx,
             progress: Arc::new(AtomicU64::new(0)),
+            log_threshold,
         }
     }
 
+    /// Sends `notifications/message` at `level` (a `LOG_LEVELS` name) when the
+    /// client asked for that level or a less severe one.
+    pub fn log(&self, level: &str, logger: &str, data: &str) {
+        let Some(idx) = crate::state::LOG_LEVELS.iter().position(|l| *l == level) else {
+            return;
+        };
+        if self.log_threshold.is_none_or(|t| (idx as u8) < t) {
+            return;
+        }
+        let note = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": { "level": level, "logger": logger, "data": data },
+        });
+        let _ = self.tx.try_send(Event {
+            json: note.to_string(),
+            last: false,
+        });
+    }
+
     /// Sends `notifications/progress` with `message`, advancing the progress
-    /// counter by `amount` (at least 1, so progress always increases).
+    /// counter by `amount` (at least 1, so progress always increases). Nothing
+    /// when the client did not ask for progress.
     pub fn report(&self, amount: u64, message: &str) {
+        let Some(token) = &self.token else {
+            return;
+        };
         let progress = self.progress.fetch_add(amount.max(1), Ordering::Relaxed) + amount.max(1);
         let mut end = message.len().min(MESSAGE_CAP);
         while !message.is_char_boundary(end) {
@@ -61,7 +90,7 @@ impl ProgressSink {
             "jsonrpc": "2.0",
             "method": "notifications/progress",
             "params": {
-                "progressToken": *self.token,
+                "progressToken": **token,
                 "progress": progress,
                 "message": &message[..end],
             }
@@ -109,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn reports_increase_and_reach_only_the_scoped_call() {
         let (tx, mut rx) = mpsc::channel(8);
-        let sink = ProgressSink::new(json!("tok"), tx);
+        let sink = ProgressSink::new(Some(json!("tok")), tx, None);
         ProgressSink::scope(Some(sink), async {
             let s = ProgressSink::current().expect("scoped");
             s.report(0, "a");
@@ -128,7 +157,7 @@ mod tests {
     #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
         let (tx, mut rx) = mpsc::channel(1);
-        let sink = ProgressSink::new(json!(1), tx);
+        let sink = ProgressSink::new(Some(json!(1)), tx, None);
         sink.report(1, &"é".repeat(MESSAGE_CAP));
         let v: Value = serde_json::from_str(&rx.try_recv().unwrap().json).unwrap();
         assert!(v["params"]["message"].as_str().unwrap().len() <= MESSAGE_CAP);

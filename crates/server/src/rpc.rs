@@ -68,9 +68,7 @@ pub fn error_body(id: &str, code: i64, message: &str) -> String {
 pub fn error_with_data(id: &str, code: i64, message: &str, data: Value) -> String {
     let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".into());
     let id = id_member(id);
-    format!(
-        r#"{{"jsonrpc":"2.0",{id}"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
-    )
+    format!(r#"{{"jsonrpc":"2.0",{id}"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#)
 }
 
 /// A JSON-RPC result; `result` is already JSON.

@@ -120,6 +120,11 @@ impl AppState {
         self.log_level.store(idx, Ordering::Relaxed);
     }
 
+    /// The minimum log level set by `logging/setLevel` (a `LOG_LEVELS` index).
+    pub fn log_level(&self) -> u8 {
+        self.log_level.load(Ordering::Relaxed)
+    }
+
     /// Marks the server as draining: `/health` answers 503.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);

@@ -214,7 +214,18 @@ pub(super) async fn capture<R: AsyncRead + Unpin>(
                         && f.write_all(chunk).await.is_ok();
                     if ok {
                         spilled = s.total;
-                        s.spill = Some(spill_at.path());
+                        let path = spill_at.path();
+                        if let Some((sink, stream)) = &progress {
+                            sink.log(
+                                "notice",
+                                "exec",
+                                &format!(
+                                    "{stream} passed {INLINE_LIMIT} bytes; the whole output goes to {}",
+                                    path.display()
+                                ),
+                            );
+                        }
+                        s.spill = Some(path);
                         spill = Some(f);
                     } else {
                         s.spill_error = Some("write failed".into());

@@ -184,6 +184,24 @@ pub(super) fn start_job(
     let last_output = Arc::new(Mutex::new(Instant::now()));
     // Output streams to the caller as progress notifications when it asked for them.
     let sink = ProgressSink::current();
+    if let Some(s) = &sink
+        && policy.mode != crate::sandbox::Mode::Off
+        && !crate::sandbox::Support::probe().filesystem
+    {
+        s.log(
+            "warning",
+            "sandbox",
+            "this kernel has no Landlock: the command runs with containment and the deny-list only",
+        );
+    } else if let Some(s) = &sink
+        && policy.mode == crate::sandbox::Mode::Off
+    {
+        s.log(
+            "warning",
+            "sandbox",
+            "[exec] sandbox = \"off\": the command runs without a Landlock domain",
+        );
+    }
     let out_task = tokio::spawn(capture(
         child.stdout.take().expect("stdout is piped"),
         SpillAt {
