@@ -246,3 +246,30 @@ def test_log_messages_only_for_requests_that_ask(server):
     silent = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec", "arguments": big, "_meta": META}}
     msgs = sse_messages(server, silent, modern_headers("tools/call", "exec"))
     assert len(msgs) == 1 and msgs[0]["id"] == 2
+
+
+def test_json_results_match_their_output_schemas(server, workspace):
+    # Every tool that declares an output schema returns structuredContent that validates
+    # against it, beside the same JSON as text for older clients.
+    import jsonschema
+
+    (workspace / "edit-me.txt").write_text("alpha\n")
+    r = post(server, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}, modern_headers("tools/list"))
+    schemas = {t["name"]: t["outputSchema"] for t in r.json()["result"]["tools"] if "outputSchema" in t and not t["name"].startswith("mcp__ralph__")}
+    assert set(schemas) == {"stat_path", "list_allowed_roots", "read_multiple_files", "directory_tree", "search_files", "grep_files", "edit_file"}
+    calls = {
+        "stat_path": [{"path": "README.md"}, {"path": "missing.txt"}, {"path": "src"}],
+        "list_allowed_roots": [{}],
+        "read_multiple_files": [{"paths": ["README.md", "missing.txt"]}, {"items": [{"path": "README.md", "line_start": 2, "line_end": 3}]}],
+        "directory_tree": [{"path": "."}],
+        "search_files": [{"path": ".", "pattern": "*.md"}],
+        "grep_files": [{"path": ".", "pattern": "line", "context_before": 1}],
+        "edit_file": [{"path": "edit-me.txt", "edits": [{"oldText": "alpha", "newText": "beta"}], "dry_run": True}],
+    }
+    for i, (name, arg_sets) in enumerate(calls.items()):
+        for args in arg_sets:
+            body = {"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call", "params": {"name": name, "arguments": args, "_meta": META}}
+            res = post(server, body, modern_headers("tools/call", name)).json()["result"]
+            assert res.get("isError") is False, (name, res)
+            jsonschema.validate(res["structuredContent"], schemas[name])
+            assert json.loads(res["content"][0]["text"]) == res["structuredContent"]

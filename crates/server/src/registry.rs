@@ -67,11 +67,14 @@ impl Registry {
             .collect();
         let mut listed: Vec<Tool> = Vec::new();
         let described = |name: String, tool: &ToolDef| {
-            let t = Tool::new(name, tool.description, tool.input_schema.clone());
-            match crate::tools::hints::of(tool.name) {
-                Some((title, hints)) => t.with_title(title).with_annotations(hints),
-                None => t,
+            let mut t = Tool::new(name, tool.description, tool.input_schema.clone());
+            if let Some((title, hints)) = crate::tools::hints::of(tool.name) {
+                t = t.with_title(title).with_annotations(hints);
             }
+            if let Some(schema) = crate::tools::output::schema_of(tool.name) {
+                t = t.with_raw_output_schema(schema);
+            }
+            t
         };
         for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
             listed.push(described(tool.name.to_owned(), tool));
@@ -228,7 +231,10 @@ impl Registry {
             }
         };
         match outcome {
-            Ok(Ok(result)) => result,
+            Ok(Ok(mut result)) => {
+                crate::tools::output::settle_structured(name, &mut result);
+                result
+            }
             Ok(Err(err)) => err.into_result(),
             Err(join) => {
                 tracing::error!(tool = name, error = %join, "tool handler failed unexpectedly");

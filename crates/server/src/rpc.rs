@@ -7,23 +7,30 @@ use serde_json::Value;
 
 use crate::progress;
 
-/// JSON-RPC error codes.
+/// JSON-RPC error codes, taken from rmcp's `ErrorCode` so none is copied by hand.
 pub mod code {
+    use rmcp::model::ErrorCode;
+
+    const fn of(c: ErrorCode) -> i64 {
+        c.0 as i64
+    }
+
     /// Invalid JSON.
-    pub const PARSE_ERROR: i64 = -32700;
+    pub const PARSE_ERROR: i64 = of(ErrorCode::PARSE_ERROR);
     /// Not a valid JSON-RPC request.
-    pub const INVALID_REQUEST: i64 = -32600;
+    pub const INVALID_REQUEST: i64 = of(ErrorCode::INVALID_REQUEST);
     /// No such method.
-    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const METHOD_NOT_FOUND: i64 = of(ErrorCode::METHOD_NOT_FOUND);
     /// Bad params (including unknown tools).
-    pub const INVALID_PARAMS: i64 = -32602;
-    /// The client cancelled the request.
-    pub const REQUEST_CANCELLED: i64 = -32800;
+    pub const INVALID_PARAMS: i64 = of(ErrorCode::INVALID_PARAMS);
     /// Internal error.
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// No such resource (MCP).
-    pub const RESOURCE_NOT_FOUND: i64 = -32002;
-    /// Server-defined: saturated, unauthorized, unknown session.
+    pub const INTERNAL_ERROR: i64 = of(ErrorCode::INTERNAL_ERROR);
+    /// No such resource (MCP up to 2025-11-25; 2026-07-28 uses `INVALID_PARAMS`).
+    pub const RESOURCE_NOT_FOUND: i64 = of(ErrorCode::RESOURCE_NOT_FOUND);
+    /// The client cancelled the request (MCP's `RequestCancelled`; rmcp names no constant).
+    pub const REQUEST_CANCELLED: i64 = -32800;
+    /// Implementation-defined (the legacy sub-range): saturated, unauthorized,
+    /// unknown session.
     pub const SERVER_ERROR: i64 = -32001;
 }
 

@@ -11,6 +11,7 @@ pub mod grep;
 pub mod hints;
 pub mod list;
 pub mod media;
+pub mod output;
 pub mod read;
 pub mod reference;
 pub mod tracked;
@@ -237,10 +238,13 @@ pub fn text_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![Content::text(text.into())])
 }
 
-/// A successful result holding one JSON document as text. (No `structuredContent`
-/// copy: no tool declares an output schema, and the copy would double every reply.)
+/// A successful result holding one JSON document as text, and as
+/// `structuredContent`, which the registry keeps only for tools that declare an
+/// output schema (see `output`).
 pub fn json_result(value: Value) -> CallToolResult {
-    CallToolResult::success(vec![Content::text(value.to_string())])
+    let mut result = CallToolResult::success(vec![Content::text(value.to_string())]);
+    result.structured_content = Some(value);
+    result
 }
 
 /// Refuses with a clear message unless exactly one of the named option groups is used.

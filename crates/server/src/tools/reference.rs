@@ -64,7 +64,12 @@ pub fn markdown() -> String {
             } else {
                 ""
             };
-            format!(" · {title} ({kind}{open})")
+            let structured = if super::output::schema_of(tool.name).is_some() {
+                "; returns a JSON object, also as structuredContent"
+            } else {
+                ""
+            };
+            format!(" · {title} ({kind}{open}{structured})")
         });
         let _ = write!(
             out,
