@@ -314,6 +314,7 @@ def load_and_rss() -> None:
                 break
             except OSError:
                 time.sleep(0.005)
+        floor_rps: dict[int, float] = {}
         try:
             for what, body, expect in (("tools/call read_file (4 KiB)", read_body, MARKER),
                                        ("tools/list", list_body, '"read_file"')):
@@ -330,6 +331,7 @@ def load_and_rss() -> None:
                     figures[f"{key}_p50_ms"] = res["ours"]["p50_us"] / 1000
                     if "floor" in res:
                         figures[f"{key}_floor_share"] = ours_rps / (res["floor"]["requests"] / res["floor"]["duration_us"])
+                        floor_rps[conns] = res["floor"]["requests"] / res["floor"]["duration_us"]
                     comp = []
                     rat = []
                     if "python" in res:
@@ -342,6 +344,23 @@ def load_and_rss() -> None:
                         rat.append(f"{ours_rps / fl_rps:.0%} of the floor")
                     rows.append((f"wrk {what}, {conns} connection(s), keep-alive, {seconds}s", fmt_wrk(res["ours"]),
                                  "<br>".join(comp) or "—", "; ".join(rat) or "—"))
+            # The same call in the stateless 2026-07-28 era: no handshake, _meta on every
+            # request, the standard headers checked against the body.
+            meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {}}
+            modern_body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                           "params": {**read_body["params"], "_meta": meta}}
+            modern_headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+                              "Mcp-Name": "read_file", "Accept": "application/json, text/event-stream"}
+            for conns in (1, 8):
+                r = wrk(servers["ours"][1], modern_body, modern_headers, MARKER, conns, seconds)
+                rps = r["requests"] / r["duration_us"]
+                figures[f"modern_read{conns}_rps"] = rps * 1e6
+                legacy = figures.get(f"read{conns}_rps", 0) / 1e6
+                share = f"{rps / floor_rps[conns]:.0%} of the floor" if conns in floor_rps else "—"
+                rows.append((f"wrk tools/call read_file (4 KiB) at 2026-07-28 (stateless), {conns} connection(s), {seconds}s",
+                             fmt_wrk(r), f"2025-11-25 (session) in this run: {legacy * 1e6:,.0f} req/s",
+                             f"{share}; {rps / legacy:.2f}× the 2025-11-25 rate" if legacy else share))
         finally:
             stop(floor)
         rss_after = {k: rss_kib(p.pid) for k, (p, _) in servers.items()}
