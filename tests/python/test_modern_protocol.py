@@ -52,6 +52,20 @@ def test_the_sdk_pinned_to_2026_07_28_lists_calls_and_reads(open_server):
             assert res.is_error and "TOP-SECRET" not in text_of(res)
             resources = await c.list_resources()
             assert resources.resources == []
+            # An image for a model of unknown provider comes back as a replay handle,
+            # which resources/read returns byte for byte.
+            from test_media import png_bytes
+
+            (open_server.workspace / "pic.png").write_bytes(png_bytes())
+            res = await c.call_tool("read_media", {"path": "pic.png"})
+            assert not res.is_error
+            uri = next(str(b.uri) for b in res.content if getattr(b, "type", "") == "resource_link")
+            read = await c.read_resource(uri)
+            import base64
+
+            assert base64.b64decode(read.contents[0].blob) == png_bytes()
+            listed = await c.list_resources()
+            assert [str(r.uri) for r in listed.resources] == [uri]
             templates = await c.list_resource_templates()
             assert templates.resource_templates[0].uri_template == "ralph://media/{id}"
 
