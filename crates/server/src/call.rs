@@ -194,6 +194,13 @@ async fn run_call(
 }
 
 fn tool_result(id: &str, mut result: rmcp::model::CallToolResult, era: Era) -> Reply {
+    if let Some(body) = one_text_block_body(id, &result, era) {
+        return Reply::Json {
+            status: StatusCode::OK,
+            body,
+            with_session: false,
+        };
+    }
     // The discriminator and the server's identity belong to 2026-07-28; older clients
     // reject unknown shapes less often without them, and every version treats an
     // absent `resultType` as "complete". Serialised straight from the struct: no
@@ -209,4 +216,81 @@ fn tool_result(id: &str, mut result: rmcp::model::CallToolResult, era: Era) -> R
     result.is_error.get_or_insert(false);
     let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
     ok(id, &body, false)
+}
+
+/// The whole reply, written in one buffer, for the commonest result: one plain
+/// text block (a file's text, a listing, a JSON document as text) and nothing else.
+/// The same JSON `tool_result` would write, without the struct round trip.
+fn one_text_block_body(id: &str, result: &rmcp::model::CallToolResult, era: Era) -> Option<String> {
+    let [block] = result.content.as_slice() else {
+        return None;
+    };
+    let text = block.as_text()?;
+    if text.meta.is_some()
+        || text.annotations.is_some()
+        || result.structured_content.is_some()
+        || result.meta.is_some()
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.text.len() + 160);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(br#","result":{"#);
+    if era == Era::Modern {
+        out.extend_from_slice(br#""resultType":"complete","#);
+    }
+    out.extend_from_slice(br#""content":[{"type":"text","text":"#);
+    crate::json_text::push_json_str(&mut out, &text.text);
+    out.extend_from_slice(if result.is_error == Some(true) {
+        br#"}],"isError":true"#
+    } else {
+        br#"}],"isError":false"#
+    });
+    if era == Era::Modern {
+        out.extend_from_slice(br#","_meta":"#);
+        out.extend_from_slice(
+            Value::Object(crate::modern::server_info_meta())
+                .to_string()
+                .as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"}}");
+    // Only valid UTF-8 went in: the id, the fixed parts and an escaped `str`.
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{CallToolResult, ContentBlock};
+
+    fn body_of(r: Reply) -> Value {
+        match r {
+            Reply::Json { body, .. } => serde_json::from_str(&body).unwrap(),
+            _ => panic!("not JSON"),
+        }
+    }
+
+    #[test]
+    fn the_one_text_fast_path_writes_what_serde_would() {
+        for era in [Era::Legacy, Era::Modern] {
+            for (text, err) in [
+                ("plain", false),
+                ("a \"quoted\"\nline\u{1}", true),
+                ("", false),
+            ] {
+                let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+                r.is_error = Some(err);
+                let fast = one_text_block_body("7", &r, era).expect("fast path");
+                let fast: Value = serde_json::from_str(&fast).unwrap();
+                // The general path, with the fast path out of the way (a second block).
+                let mut slow = r.clone();
+                slow.content.push(ContentBlock::text("x"));
+                let mut slow = body_of(tool_result("7", slow, era));
+                slow["result"]["content"].as_array_mut().unwrap().pop();
+                assert_eq!(fast, slow, "{era:?} {text:?}");
+            }
+        }
+    }
 }

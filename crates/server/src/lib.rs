@@ -19,6 +19,7 @@ mod config;
 mod confine;
 mod dispatch;
 mod http;
+mod json_text;
 mod media_store;
 mod metrics;
 mod modern;
