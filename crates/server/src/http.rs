@@ -7,7 +7,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use subtle::ConstantTimeEq;
@@ -25,17 +24,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(get_mcp).post(post_mcp).delete(method_not_allowed),
         )
         .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_bearer,
-        ));
+        .route_layer(Gate::layer(state.clone(), Check::Bearer));
     Router::new()
         .route("/health", get(health))
         .merge(mcp)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            check_host_and_origin,
-        ))
+        .layer(Gate::layer(state.clone(), Check::HostAndOrigin))
         .with_state(state)
 }
 
@@ -75,11 +68,69 @@ fn host_of(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
-async fn check_host_and_origin(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// What a [`Gate`] checks before the request goes on.
+#[derive(Clone, Copy)]
+enum Check {
+    /// The loopback `Host` (unless remote serving was allowed) and `Origin` checks (403).
+    HostAndOrigin,
+    /// The bearer token (401).
+    Bearer,
+}
+
+/// A layer that answers a request itself when a [`Check`] refuses it and passes
+/// it on untouched otherwise: synchronous checks, no boxed future per request.
+#[derive(Clone)]
+struct Gate<S> {
+    inner: S,
+    state: Arc<AppState>,
+    check: Check,
+}
+
+impl Gate<()> {
+    fn layer(
+        state: Arc<AppState>,
+        check: Check,
+    ) -> impl tower::Layer<axum::routing::Route, Service = Gate<axum::routing::Route>> + Clone {
+        tower::layer::layer_fn(move |inner| Gate {
+            inner,
+            state: state.clone(),
+            check,
+        })
+    }
+}
+
+impl<S> tower::Service<Request> for Gate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        S::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let refusal = match self.check {
+            Check::HostAndOrigin => host_and_origin_refusal(&self.state, &req),
+            Check::Bearer => bearer_refusal(&self.state, &req),
+        };
+        match refusal {
+            Some(res) => futures_util::future::Either::Left(std::future::ready(Ok(res))),
+            None => futures_util::future::Either::Right(self.inner.call(req)),
+        }
+    }
+}
+
+/// 403 for a non-loopback `Host` (unless remote serving was allowed) or `Origin`.
+fn host_and_origin_refusal(state: &AppState, req: &Request) -> Option<Response> {
     if !state.config.allow_remote {
         let host_ok = req
             .headers()
@@ -87,12 +138,12 @@ async fn check_host_and_origin(
             .and_then(|h| h.to_str().ok())
             .is_none_or(|h| is_loopback_host(host_of(h)));
         if !host_ok {
-            return rpc_error_response(
+            return Some(rpc_error_response(
                 StatusCode::FORBIDDEN,
                 rpc::NO_ID,
                 -32000,
                 "Forbidden: the Host header is not a loopback name; this server only answers requests addressed to localhost",
-            );
+            ));
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
@@ -103,18 +154,19 @@ async fn check_host_and_origin(
             .map(|authority| authority.split('/').next().unwrap_or(authority))
             .is_some_and(|authority| is_loopback_host(host_of(authority)));
         if !ok {
-            return rpc_error_response(
+            return Some(rpc_error_response(
                 StatusCode::FORBIDDEN,
                 rpc::NO_ID,
                 -32000,
                 "Forbidden: Origin is not a loopback origin (DNS-rebinding protection)",
-            );
+            ));
         }
     }
-    next.run(req).await
+    None
 }
 
-async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// 401 unless the request carries the server's bearer token (when it has one).
+fn bearer_refusal(state: &AppState, req: &Request) -> Option<Response> {
     if let Some(expected) = &state.config.auth_token {
         let presented = req
             .headers()
@@ -135,10 +187,10 @@ async fn require_bearer(State(state): State<Arc<AppState>>, req: Request, next: 
             );
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return res;
+            return Some(res);
         }
     }
-    next.run(req).await
+    None
 }
 
 async fn method_not_allowed(method: Method) -> Response {
