@@ -4,7 +4,6 @@ use std::net::TcpListener as StdListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use ralph_mcp_session::Session;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -137,33 +136,42 @@ impl Server {
             .wait_for_resume()
             .await
             .map_err(|e| ServeError::Listener(std::io::Error::other(e)))?;
-        let listener = PausableListener::new(listener, handover.pause_file.take())
-            .map_err(ServeError::Listener)?
-            .tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
+        let mut listener = PausableListener::new(listener, handover.pause_file.take())
+            .map_err(ServeError::Listener)?;
         self.state.registry.upstreams().launch();
         let follower = self.state.clone();
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());
         let activity = tokio::spawn(write_activity_forever(self.state.clone()));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        let mut server = std::pin::pin!(server.into_future());
+        // Each connection is served by hyper's HTTP/1 server directly (no version
+        // sniffing: this server speaks HTTP/1.1 only) and watched for the drain.
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut term = signal(SignalKind::terminate()).map_err(ServeError::Listener)?;
         let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Listener)?;
-        tokio::select! {
-            res = &mut server => return res.map_err(ServeError::Listener),
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            tokio::select! {
+                (stream, _) = axum::serve::Listener::accept(&mut listener) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
         }
+        drop(listener);
         self.state.start_draining();
         tracing::info!("signal received; draining");
-        let _ = stop_tx.send(());
         let ceiling = self.state.config.drain_timeout;
-        if tokio::time::timeout(ceiling, &mut server).await.is_err() {
+        if tokio::time::timeout(ceiling, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 in_flight = self.state.in_flight(),
                 "drain ceiling reached; exiting with requests still open"
