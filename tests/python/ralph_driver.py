@@ -251,6 +251,52 @@ def scenario_agent_upstream(workspace: str, python: str, fixture: str) -> dict:
     return {"names": [n for n in names if "fx__" in n], "echo": res}
 
 
+def scenario_catalog(workspace: str, python: str, fixture: str) -> dict:
+    """A respawned server lists the upstream tools from Ralph's catalog before it reaches the upstream."""
+    slow = Path(workspace) / "SLOW"
+    # The upstream starts at once the first time; after `slow` exists it takes 4 s.
+    script = f"test -f {slow} && sleep 4; exec {python} {fixture} stdio"
+    os.environ["RALPH_UPSTREAM_MCP_CONFIG"] = json.dumps(
+        [{"name": "fx", "transport": "stdio", "url": None, "command": "sh", "args": ["-c", script], "env": {"PYTHONPATH": ""}, "origin": "agent_upstream"}]
+    )
+    from ralph.mcp.server import lifecycle as lc
+    from ralph.mcp.server._handover_protocol import served_tool_entries
+    from ralph.workspace import FsWorkspace
+
+    session = session_for("development")
+    session.capabilities.add("upstream.tool_use")
+    bridge = lc.start_mcp_server(session, FsWorkspace(Path(workspace)), deps=deps())
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "ralph_upstream__fx__echo" in [t["name"] for t in served_tool_entries(bridge.endpoint_uri(), 5)]:
+                break
+            time.sleep(0.05)
+        catalog_file = Path(workspace) / ".agent" / "mcp" / "parent_catalog.json"
+        deadline = time.monotonic() + 5
+        while not catalog_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        published = json.loads(catalog_file.read_text())
+        slow.write_text("")
+        first = bridge.process.pid
+        os.kill(first, signal.SIGKILL)
+        wait_new_pid(bridge, first)
+        t0 = time.monotonic()
+        listed = [t["name"] for t in served_tool_entries(bridge.endpoint_uri(), 5)]
+        listed_after = time.monotonic() - t0
+        res = mcp_call(bridge.endpoint_uri(), "ralph_upstream__fx__echo", {"text": "from the catalog"})
+        called_after = time.monotonic() - t0
+    finally:
+        bridge.shutdown()
+    return {
+        "published": published,
+        "listed_at_once": "ralph_upstream__fx__echo" in listed,
+        "listed_after_s": listed_after,
+        "called_after_s": called_after,
+        "echo": res,
+    }
+
+
 def main() -> None:
     scenario, workspace, *rest = sys.argv[1:]
     out = globals()[f"scenario_{scenario}"](workspace, *rest)

@@ -141,3 +141,16 @@ def test_an_agent_native_upstream_is_served_as_ralph_upstream(ws):
     assert "ralph_upstream__fx__echo" in out["names"], out["names"]
     assert not [n for n in out["names"] if n.startswith("ralph_custom__")]
     assert "via ralph" in json.dumps(out["echo"]), out["echo"]
+
+
+def test_a_respawned_server_lists_upstream_tools_from_ralphs_catalog(ws):
+    # The server publishes .agent/mcp/parent_catalog.json; Ralph hands it to the next
+    # server as RALPH_UPSTREAM_MCP_TOOL_CATALOG, which lists the upstream's tools before
+    # reaching it (here the upstream takes 4 s to start), and a call waits for it.
+    fixture = Path(__file__).parent / "fixtures" / "upstream_server.py"
+    out = drive("catalog", ws, sys.executable, str(fixture))
+    assert [t["name"] for t in out["published"]["fx"]][:1] and any(t["name"] == "echo" for t in out["published"]["fx"])
+    assert out["listed_at_once"] is True
+    assert out["listed_after_s"] < 2
+    assert out["called_after_s"] >= 2, "the call was answered before the slow upstream could have started"
+    assert "from the catalog" in json.dumps(out["echo"]), out["echo"]

@@ -126,6 +126,21 @@ impl Registry {
             self.upstreams.changed.notified().await;
             self.rebuild_list();
             let _ = self.list_changed.send(());
+            self.publish_catalog();
+        }
+    }
+
+    /// Writes `.agent/mcp/parent_catalog.json` for Ralph, which hands it to the
+    /// next server so that one lists the upstream tools at once.
+    fn publish_catalog(&self) {
+        use crate::ralph::catalog;
+        let json = catalog::to_json(&self.upstreams.catalog());
+        if let Err(e) = self.ctx.agent.write_atomic(
+            catalog::CATALOG_DIR,
+            catalog::CATALOG_FILE,
+            json.as_bytes(),
+        ) {
+            tracing::debug!(error = %e, "cannot publish the upstream tool catalog");
         }
     }
 

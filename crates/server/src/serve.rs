@@ -93,11 +93,18 @@ impl Server {
         })?;
         let log_dir =
             Arc::new(crate::confine::AgentDir::new(ctx.roots.workspace()).map_err(workspace_err)?);
-        let registry = Registry::new(
-            ctx,
-            Upstreams::new(specs, Some(log_dir)),
-            config.list_aliases,
-        );
+        let catalog = crate::ralph::catalog::from_env(
+            std::env::var(crate::ralph::catalog::CATALOG_ENV)
+                .ok()
+                .as_deref(),
+        )
+        .map_err(|message| crate::config::ConfigError {
+            path: std::path::PathBuf::from(crate::ralph::catalog::CATALOG_ENV),
+            message,
+        })?;
+        let upstreams = Upstreams::new(specs, Some(log_dir));
+        upstreams.seed(&catalog);
+        let registry = Registry::new(ctx, upstreams, config.list_aliases);
         let mut state = AppState::new(config, registry, &session_id);
         state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
         let state = Arc::new(state);

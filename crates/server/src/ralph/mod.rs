@@ -9,6 +9,7 @@
 //! internals, not a published protocol: when Ralph changes them, this module is
 //! what changes.
 
+pub mod catalog;
 pub mod handover;
 pub mod wrapup;
 

@@ -221,6 +221,12 @@ impl Upstream {
         }
     }
 
+    /// Lists `tools` before the upstream is reached (Ralph's catalog from the last
+    /// server): calls made meanwhile wait for the first connection.
+    pub fn seed_tools(&self, tools: Vec<Tool>) {
+        self.set_tools(self.filter(tools));
+    }
+
     fn set_tools(&self, tools: Vec<Tool>) {
         if let Ok(mut t) = self.tools.write() {
             *t = tools;
@@ -406,6 +412,12 @@ impl Upstream {
         tool: &str,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<CallToolResult, CallError> {
+        // Listed from a catalog before the first connection: wait for it, within
+        // the start-up budget. A lost connection (Down) still fails at once.
+        let deadline = tokio::time::Instant::now() + self.spec.startup_timeout;
+        while self.state() == State::Connecting && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let peer = self.peer.read().ok().and_then(|p| p.clone());
         let (Some(peer), State::Ready) = (peer, self.state()) else {
             return Err(CallError::Unavailable {

@@ -55,6 +55,29 @@ impl Upstreams {
         Ok(config::merge(from_file, from_env))
     }
 
+    /// Lists the tools of Ralph's catalog for the upstreams it names, before any
+    /// is reached.
+    pub fn seed(&self, catalog: &crate::ralph::catalog::Catalog) {
+        for up in &self.list {
+            if let Some(entry) = catalog.get(&up.spec.name) {
+                up.seed_tools(crate::ralph::catalog::tools_of(entry));
+            }
+        }
+    }
+
+    /// Ralph's catalog of what the upstreams list now.
+    pub fn catalog(&self) -> crate::ralph::catalog::Catalog {
+        self.list
+            .iter()
+            .map(|up| {
+                (
+                    up.spec.name.clone(),
+                    crate::ralph::catalog::entry_of(&up.tools()),
+                )
+            })
+            .collect()
+    }
+
     /// True when none are configured.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
