@@ -297,6 +297,35 @@ def scenario_catalog(workspace: str, python: str, fixture: str) -> dict:
     }
 
 
+def scenario_relay(workspace: str) -> dict:
+    """Ralph's activity relay hears of every tool call, in order, before it runs."""
+    from ralph.mcp.server import lifecycle as lc
+    from ralph.mcp.server._activity_relay import ActivityRelay
+    from ralph.mcp.server._mcp_server_extras import McpServerExtras
+    from ralph.workspace import FsWorkspace
+
+    relay = ActivityRelay()
+    heard: list[str] = []
+    remove = relay.register_sink(heard.append)
+    extras = McpServerExtras(activity_relay=relay)
+    bridge = lc.start_mcp_server(session_for("development"), FsWorkspace(Path(workspace)), deps=deps(), extras=extras)
+    try:
+        mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})
+        mcp_call(bridge.endpoint_uri(), "stat_path", {"path": "hello.txt"})
+        environ = Path(f"/proc/{bridge.process.pid}/environ").read_bytes()
+    finally:
+        bridge.shutdown()
+        remove()
+    snapshot = relay.snapshot()
+    relay.close()
+    return {
+        "heard": heard,
+        "health": relay.health_error(),
+        "credential_in_environ": b"RALPH_MCP_ACTIVITY_RELAY_CREDENTIAL=" in environ and relay.server_environment()["RALPH_MCP_ACTIVITY_RELAY_CREDENTIAL"].encode() in environ,
+        "snapshot": str(snapshot),
+    }
+
+
 def main() -> None:
     scenario, workspace, *rest = sys.argv[1:]
     out = globals()[f"scenario_{scenario}"](workspace, *rest)

@@ -154,3 +154,11 @@ def test_a_respawned_server_lists_upstream_tools_from_ralphs_catalog(ws):
     assert out["listed_after_s"] < 2
     assert out["called_after_s"] >= 2, "the call was answered before the slow upstream could have started"
     assert "from the catalog" in json.dumps(out["echo"]), out["echo"]
+
+
+def test_ralphs_activity_relay_hears_every_call(ws):
+    out = drive("relay", ws)
+    assert out["heard"] == ["read_file", "stat_path"], out
+    assert out["health"] is None, out
+    # The credential is blanked from the server's environment block at start.
+    assert out["credential_in_environ"] is False

@@ -173,6 +173,15 @@ fn main() -> ExitCode {
             ralph_mcp_server::secret::take_env(ralph_mcp_server::secret::BROKER_SECRET_ENV)
         };
         ralph_mcp_server::secret::set_broker_secret(broker);
+        // SAFETY: as above. Ralph's activity-relay credential authenticates this
+        // server to Ralph; no job may read it.
+        let (endpoint, credential) = unsafe {
+            (
+                ralph_mcp_server::secret::take_env("RALPH_MCP_ACTIVITY_RELAY_ENDPOINT"),
+                ralph_mcp_server::secret::take_env("RALPH_MCP_ACTIVITY_RELAY_CREDENTIAL"),
+            )
+        };
+        ralph_mcp_server::secret::set_activity_relay(endpoint, credential);
     }
     init_tracing();
     let outcome = match cli.command {

@@ -102,6 +102,17 @@ pub async fn call_tool(
             "server saturated: try again later",
         );
     };
+    // Under conflict resolution Ralph must hear of the call before it runs.
+    if let Some(relay) = &state.activity_relay
+        && let Err(why) = relay.emit(&name).await
+    {
+        return err(
+            StatusCode::OK,
+            id,
+            crate::ralph::relay::RELAY_ERROR_CODE,
+            &why,
+        );
+    }
     let token = progress::token_of(&params);
     // Log messages: in the handshake era at the level `logging/setLevel` chose, on
     // calls streamed for progress; in 2026-07-28 only when this request asked for

@@ -352,6 +352,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "dispatch": if dispatch_ok { "ok" } else { "no tool-call worker free within 2 s" },
         "sandbox": crate::sandbox::report(&ctx.exec_sandbox()),
         "path_resolver": crate::confine::beneath::resolver_name(),
+        "activity_relay": state.activity_relay.as_ref().map(|r| r.health_error().unwrap_or_else(|| "ok".into())),
     });
     json_response(status, body.to_string(), None)
 }

@@ -64,3 +64,20 @@ pub fn set_broker_secret(secret: Option<String>) {
 pub fn broker_secret() -> Option<&'static str> {
     BROKER.get().and_then(|t| t.as_deref())
 }
+
+static RELAY: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
+
+/// Records Ralph's activity-relay endpoint and credential (once).
+pub fn set_activity_relay(endpoint: Option<String>, credential: Option<String>) {
+    let _ = RELAY.set((endpoint, credential));
+}
+
+/// Ralph's activity-relay controls, as taken from the environment at start.
+pub fn activity_relay(name: &str) -> Option<String> {
+    let (endpoint, credential) = RELAY.get()?;
+    match name {
+        crate::ralph::relay::ENDPOINT_ENV => endpoint.clone(),
+        crate::ralph::relay::CREDENTIAL_ENV => credential.clone(),
+        _ => None,
+    }
+}

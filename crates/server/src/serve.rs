@@ -105,7 +105,13 @@ impl Server {
         let upstreams = Upstreams::new(specs, Some(log_dir));
         upstreams.seed(&catalog);
         let registry = Registry::new(ctx, upstreams, config.list_aliases);
+        let relay = crate::ralph::relay::ActivityRelay::from_env(crate::secret::activity_relay)
+            .map_err(|message| crate::config::ConfigError {
+                path: std::path::PathBuf::from(crate::ralph::relay::ENDPOINT_ENV),
+                message,
+            })?;
         let mut state = AppState::new(config, registry, &session_id);
+        state.activity_relay = relay;
         state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
         let state = Arc::new(state);
         Ok(Self { state, listener })

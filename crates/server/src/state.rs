@@ -69,6 +69,8 @@ pub struct AppState {
     pub calls: crate::cancel::InFlight,
     /// Ralph's development timebox, whose notice ends every result once due.
     pub dev_timebox: crate::ralph::wrapup::DevTimebox,
+    /// Ralph's activity relay, told of every tool call (conflict resolution only).
+    pub activity_relay: Option<crate::ralph::relay::ActivityRelay>,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
@@ -98,6 +100,7 @@ impl AppState {
             mcp_session_header,
             calls: Default::default(),
             dev_timebox: Default::default(),
+            activity_relay: None,
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod handover;
+pub mod relay;
 pub mod wrapup;
 
 use hmac::{Hmac, Mac};
