@@ -242,3 +242,10 @@ def test_listen_fd_serves_an_inherited_socket(workspace):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
         sock.close()
+
+
+def test_ralphs_unserved_tools_say_so(server):
+    sid = initialize(server)
+    r = post(server, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "mcp__ralph__web_search", "arguments": {}}}, {"Mcp-Session-Id": sid})
+    err = r.json()["error"]
+    assert err["code"] == -32602 and "does not serve yet" in err["message"] and "web_search" in err["message"]

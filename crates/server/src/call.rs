@@ -69,15 +69,24 @@ pub async fn call_tool(
                 .metrics
                 .tool_call("unknown", "unknown", started.elapsed());
             let available = state.registry.visible_names();
+            let canonical = ralph_mcp_session::names::canonical_tool_name(&name);
+            let why = if crate::ralph::TOOLS_NOT_SERVED.contains(&canonical) {
+                format!(
+                    "`{canonical}` is a Ralph Workflow tool that ralph-mcp does not serve yet (README, \"Under Ralph Workflow\"). Available tools: {}",
+                    available.join(", ")
+                )
+            } else {
+                format!(
+                    "Unknown tool: `{name}`. Available tools: {}",
+                    available.join(", ")
+                )
+            };
             return Reply::Json {
                 status: StatusCode::OK,
                 body: error_with_data(
                     id,
                     code::INVALID_PARAMS,
-                    &format!(
-                        "Unknown tool: `{name}`. Available tools: {}",
-                        available.join(", ")
-                    ),
+                    &why,
                     serde_json::json!({ "available_tools": available }),
                 ),
                 with_session: false,
