@@ -26,24 +26,13 @@ from pathlib import Path
 
 BIN = os.environ["RALPH_MCP_BIN"]
 
-# Ralph 0.9.30 tools that ralph-mcp does not serve yet (README, "Using it with Ralph").
-NOT_SERVED = {
-    "ralph_submit_md_artifact",
-    "ralph_verify_md_artifact",
-    "ralph_stage_md_artifact",
-    "ralph_edit_md_artifact",
-    "ralph_get_md_draft",
-    "ralph_discard_md_draft",
-    "ralph_finalize_md_artifact",
-    "web_search",
-    "visit_url",
-    "download_url",
-    "ralph_index_status",
-    "ralph_reindex",
-    "ralph_graph",
-    "media_capture",
-    "coordinate",
-}
+def served_tools() -> set[str]:
+    """The built-in tools ralph-mcp serves, from its own tool reference."""
+    import re
+    import subprocess
+
+    out = subprocess.run([BIN, "tools"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"^## `([a-z_]+)`", out, re.M))
 
 
 def deps():
@@ -58,9 +47,12 @@ def deps():
         assert command[1:3] == ["-m", "ralph.mcp.server"], command
         return ralph_spawn([BIN, "serve", *command[3:]], cwd, env, phase=phase, pass_fds=pass_fds)
 
+    served = served_tools()
+
     def preflight(endpoint, tools, timeout):
-        served = [str(t) for t in tools if str(t).removeprefix("mcp__ralph__") not in NOT_SERVED]
-        return ralph_preflight(endpoint, served, timeout)
+        # Ralph's list limited to the tools ralph-mcp serves (README: "Under Ralph Workflow").
+        wanted = [str(t) for t in tools if str(t).removeprefix("mcp__ralph__") in served]
+        return ralph_preflight(endpoint, wanted, timeout)
 
     return dataclasses.replace(base, spawn_process=spawn_process, preflight=preflight)
 
