@@ -8,11 +8,6 @@ mod exit;
 mod run_cmd;
 mod serve_cmd;
 
-/// mimalloc: the server allocates and frees a few buffers per request from two
-/// worker threads; glibc's malloc spent ~6% of the CPU on it (free-list consolidation).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 

@@ -98,7 +98,7 @@ pub async fn call_tool(
                 "refused",
                 started.elapsed(),
             );
-            return tool_result(id, e.into_result(), era);
+            return tool_result(id, e.into_result(), era, false);
         }
         Lookup::Found(target) => target,
     };
@@ -178,6 +178,7 @@ async fn run_call(
     era: Era,
 ) -> Reply {
     let metric_name = target.metric_name();
+    let structured = matches!(&target, crate::registry::Target::Builtin(t) if crate::tools::output::is_structured(t.name));
     // Counted while this future lives, however it ends (answered, cancelled, dropped).
     let _in_flight = state.metrics.in_flight_guard();
     let (_registered, abort) = state.calls.register(id);
@@ -210,11 +211,18 @@ async fn run_call(
     if let Some(notice) = state.dev_timebox.notice(now) {
         result.content.push(rmcp::model::ContentBlock::text(notice));
     }
-    tool_result(id, result, era)
+    tool_result(id, result, era, structured)
 }
 
-fn tool_result(id: &str, mut result: rmcp::model::CallToolResult, era: Era) -> Reply {
-    if let Some(body) = one_text_block_body(id, &result, era) {
+/// The reply to a call; `structured` says the tool declares an output schema,
+/// so its JSON text goes out as `structuredContent` too.
+fn tool_result(
+    id: &str,
+    mut result: rmcp::model::CallToolResult,
+    era: Era,
+    structured: bool,
+) -> Reply {
+    if let Some(body) = one_text_block_body(id, &result, era, structured) {
         return Reply::Json {
             status: StatusCode::OK,
             body,
@@ -241,7 +249,12 @@ fn tool_result(id: &str, mut result: rmcp::model::CallToolResult, era: Era) -> R
 /// The whole reply, written in one buffer, for the commonest result: one plain
 /// text block (a file's text, a listing, a JSON document as text) and nothing else.
 /// The same JSON `tool_result` would write, without the struct round trip.
-fn one_text_block_body(id: &str, result: &rmcp::model::CallToolResult, era: Era) -> Option<String> {
+fn one_text_block_body(
+    id: &str,
+    result: &rmcp::model::CallToolResult,
+    era: Era,
+    structured: bool,
+) -> Option<String> {
     let [block] = result.content.as_slice() else {
         return None;
     };
@@ -262,11 +275,17 @@ fn one_text_block_body(id: &str, result: &rmcp::model::CallToolResult, era: Era)
     }
     out.extend_from_slice(br#""content":[{"type":"text","text":"#);
     crate::json_text::push_json_str(&mut out, &text.text);
-    out.extend_from_slice(if result.is_error == Some(true) {
+    let failed = result.is_error == Some(true);
+    out.extend_from_slice(if failed {
         br#"}],"isError":true"#
     } else {
         br#"}],"isError":false"#
     });
+    // The tool's JSON text, verbatim: a handler's serde output, so valid JSON.
+    if structured && !failed && text.text.trim_start().starts_with('{') {
+        out.extend_from_slice(br#","structuredContent":"#);
+        out.extend_from_slice(text.text.as_bytes());
+    }
     if era == Era::Modern {
         out.extend_from_slice(br#","_meta":"#);
         out.extend_from_slice(
@@ -302,15 +321,38 @@ mod tests {
             ] {
                 let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
                 r.is_error = Some(err);
-                let fast = one_text_block_body("7", &r, era).expect("fast path");
+                let fast = one_text_block_body("7", &r, era, false).expect("fast path");
                 let fast: Value = serde_json::from_str(&fast).unwrap();
                 // The general path, with the fast path out of the way (a second block).
                 let mut slow = r.clone();
                 slow.content.push(ContentBlock::text("x"));
-                let mut slow = body_of(tool_result("7", slow, era));
+                let mut slow = body_of(tool_result("7", slow, era, false));
                 slow["result"]["content"].as_array_mut().unwrap().pop();
                 assert_eq!(fast, slow, "{era:?} {text:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_structured_tool_sends_its_json_text_as_structured_content() {
+        let json = r#"{"path":"a","n":1.5e300,"list":[1,2]}"#;
+        let ok = CallToolResult::success(vec![ContentBlock::text(json)]);
+        let body: Value =
+            serde_json::from_str(&one_text_block_body("1", &ok, Era::Modern, true).unwrap())
+                .unwrap();
+        let text: Value =
+            serde_json::from_str(body["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(body["result"]["structuredContent"], text);
+        let mut failed = ok.clone();
+        failed.is_error = Some(true);
+        let body: Value =
+            serde_json::from_str(&one_text_block_body("1", &failed, Era::Modern, true).unwrap())
+                .unwrap();
+        assert!(body["result"].get("structuredContent").is_none());
+        let plain = CallToolResult::success(vec![ContentBlock::text("not json")]);
+        let body: Value =
+            serde_json::from_str(&one_text_block_body("1", &plain, Era::Legacy, true).unwrap())
+                .unwrap();
+        assert!(body["result"].get("structuredContent").is_none());
     }
 }

@@ -246,10 +246,7 @@ impl Registry {
             }
         };
         match outcome {
-            Ok(Ok(mut result)) => {
-                crate::tools::output::settle_structured(name, &mut result);
-                result
-            }
+            Ok(Ok(result)) => result,
             Ok(Err(err)) => err.into_result(),
             Err(join) => {
                 tracing::error!(tool = name, error = %join, "tool handler failed unexpectedly");

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fsio::io_error;
 use super::walk::{MAX_DEPTH, overrides};
-use super::{ToolContext, ToolError, ToolResult, json_result};
+use super::{ToolContext, ToolError, ToolResult, text_result};
 use crate::confine::beneath::open_beneath;
 use crate::confine::walk::{Flow, WalkOptions, walk};
 
@@ -329,7 +329,8 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
         })
         .take(limit)
         .collect();
-    // One JSON tree, sent as text and as structuredContent.
+    // Serialised straight from the structs: no intermediate JSON tree for what can be
+    // tens of thousands of matches.
     let out = GrepOutput {
         pattern: &args.pattern,
         path: &args.path,
@@ -338,9 +339,9 @@ pub fn grep_files(ctx: &ToolContext, args: GrepArgs) -> ToolResult {
         files_searched: files_searched.load(Ordering::Relaxed),
         truncated,
     };
-    let value = serde_json::to_value(&out)
+    let text = serde_json::to_string(&out)
         .map_err(|e| ToolError::failed(format!("cannot encode the matches: {e}")))?;
-    Ok(json_result(value))
+    Ok(text_result(text))
 }
 
 /// The `grep_files` result.

@@ -238,13 +238,11 @@ pub fn text_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![Content::text(text.into())])
 }
 
-/// A successful result holding one JSON document as text, and as
-/// `structuredContent`, which the registry keeps only for tools that declare an
-/// output schema (see `output`).
+/// A successful result holding one JSON document as text. For a tool that
+/// declares an output schema (see `output`), the reply also carries that text,
+/// verbatim, as `structuredContent` (written by `call.rs`, never re-serialised).
 pub fn json_result(value: Value) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![Content::text(value.to_string())]);
-    result.structured_content = Some(value);
-    result
+    CallToolResult::success(vec![Content::text(value.to_string())])
 }
 
 /// Refuses with a clear message unless exactly one of the named option groups is used.

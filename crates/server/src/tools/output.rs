@@ -1,12 +1,13 @@
 //! Output schemas of the built-in tools whose successful result is always one
-//! JSON object. Those results also carry it as `structuredContent` (beside the
-//! text block older clients read), so clients can use it without parsing text.
+//! JSON object. Those replies also carry it as `structuredContent` (beside the
+//! text block older clients read), so clients can use it without parsing text;
+//! `call.rs` writes the text verbatim in both places.
 //! Tools whose result is sometimes plain text (`read_file`, listings, git, exec)
 //! declare none.
 
 use std::sync::{Arc, LazyLock};
 
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::JsonObject;
 use serde_json::{Value, json};
 
 fn object(v: Value) -> Arc<JsonObject> {
@@ -122,10 +123,8 @@ pub fn schema_of(name: &str) -> Option<Arc<JsonObject>> {
         .map(|(_, s)| s.clone())
 }
 
-/// Keeps `structuredContent` (set by `json_result`) only on results of tools
-/// that declare an output schema; others would only send their JSON twice.
-pub fn settle_structured(name: &str, result: &mut CallToolResult) {
-    if result.is_error == Some(true) || schema_of(name).is_none() {
-        result.structured_content = None;
-    }
+/// True when built-in tool `name` declares an output schema: its successful
+/// reply carries its JSON text as `structuredContent` too.
+pub fn is_structured(name: &str) -> bool {
+    schema_of(name).is_some()
 }
