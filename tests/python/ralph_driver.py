@@ -118,25 +118,14 @@ def scenario_drains(workspace: str) -> dict:
     return out
 
 
-def scenario_kill9(workspace: str) -> dict:
+def replaced(workspace: str, disturb) -> dict:
+    """Starts a server, lets `disturb(bridge, pid)` make Ralph replace it, then reads a file
+    through the replacement on the same endpoint."""
     bridge = start(workspace, "development")
     try:
         first = bridge.process.pid
-        os.kill(first, signal.SIGKILL)
-        second = wait_new_pid(bridge, first)
-        text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
-        return {"first": first, "second": second, "read": text}
-    finally:
-        bridge.shutdown()
-
-
-def scenario_sigstop(workspace: str) -> dict:
-    bridge = start(workspace, "development")
-    try:
-        first = bridge.process.pid
-        os.kill(first, signal.SIGSTOP)
         t0 = time.monotonic()
-        second = wait_new_pid(bridge, first, timeout=60)
+        second = disturb(bridge, first)
         took = time.monotonic() - t0
         text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
         return {"first": first, "second": second, "seconds": took, "read": text}
@@ -144,16 +133,28 @@ def scenario_sigstop(workspace: str) -> dict:
         bridge.shutdown()
 
 
+def scenario_kill9(workspace: str) -> dict:
+    def disturb(bridge, pid):
+        os.kill(pid, signal.SIGKILL)
+        return wait_new_pid(bridge, pid)
+
+    return replaced(workspace, disturb)
+
+
+def scenario_sigstop(workspace: str) -> dict:
+    def disturb(bridge, pid):
+        os.kill(pid, signal.SIGSTOP)
+        return wait_new_pid(bridge, pid, timeout=60)
+
+    return replaced(workspace, disturb)
+
+
 def scenario_reset(workspace: str) -> dict:
-    bridge = start(workspace, "development")
-    try:
-        first = bridge.process.pid
+    def disturb(bridge, _pid):
         bridge.reset_tool_registry()
-        second = bridge.process.pid
-        text = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
-        return {"first": first, "second": second, "read": text}
-    finally:
-        bridge.shutdown()
+        return bridge.process.pid
+
+    return replaced(workspace, disturb)
 
 
 def scenario_orphan(workspace: str) -> dict:
