@@ -260,7 +260,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "no RALPH_MCP_SESSION_FILE or RALPH_MCP_SESSION_JSON: serving a STANDALONE session with EVERY capability (session_id {session_id})"
         );
     }
-    eprintln!(
+    // One write: stderr is unbuffered, and a formatted eprintln! writes each piece.
+    let banner = format!(
         "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
@@ -276,6 +277,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             summary.upstreams.join(",")
         },
     );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{banner}\n").as_bytes());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)

@@ -198,7 +198,13 @@ pub fn write_atomic_at(
     no_clobber: bool,
     mode: Option<u32>,
 ) -> io::Result<()> {
-    let mode = mode.unwrap_or_else(|| match entry_type(dir, name) {
+    let existing = entry_type(dir, name);
+    if no_clobber && matches!(existing, Ok(Some(_))) {
+        // Known to fail: skip the temp file and its fsync (this runs at every start
+        // for `.agent/.gitignore`).
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    let mode = mode.unwrap_or_else(|| match existing {
         Ok(Some(st)) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
             st.st_mode & 0o7777
         }
