@@ -35,10 +35,14 @@ def ws(tmp_path):
     assert wait_for(lambda: not serve_pids(w), 5), f"servers left behind: {serve_pids(w)}"
 
 
-def env() -> dict:
+def env(ws: Path) -> dict:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("RALPH_", "MCP_AUTH"))}
     # Ralph's probe and supervision, shortened so a hung server is noticed in a second.
     e.update(RALPH_MCP_BIN=str(BINARY), RALPH_MCP_PROBE_TIMEOUT_MS="500")
+    # Ralph writes its session files under $TMPDIR; a SIGKILLed Ralph cannot remove them.
+    tmp = ws.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    e["TMPDIR"] = str(tmp)
     return e
 
 
@@ -48,7 +52,7 @@ def drive(scenario: str, ws: Path, *args: str, timeout: float = 120) -> dict:
     p = subprocess.run(
         [str(RALPH_PY), str(DRIVER), scenario, str(ws), *args],
         cwd=ws.parent,
-        env=env(),
+        env=env(ws),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -91,7 +95,7 @@ def test_no_server_outlives_ralph_after_a_respawn_from_another_thread(ws):
     p = subprocess.Popen(
         [str(RALPH_PY), str(DRIVER), "orphan", str(ws)],
         cwd=ws.parent,
-        env=env(),
+        env=env(ws),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
