@@ -720,6 +720,8 @@ def peer_specs(ws: Path) -> list[dict]:
     if RMCP_SERVER.exists():
         specs.append({"name": "rmcp 3.11 server (StreamableHttpService, TCP_NODELAY on)", "cmd": lambda port: [str(RMCP_SERVER), str(port), str(ws)],
                       "tool": "read_file", "args": {"path": "four_k.txt"}, "gateway": False})
+        specs.append({"name": "rmcp 3.11 server, stateless with JSON replies", "cmd": lambda port: [str(RMCP_SERVER), str(port), str(ws), "--stateless-json"],
+                      "tool": "read_file", "args": {"path": "four_k.txt"}, "gateway": False})
     return specs
 
 

@@ -1,7 +1,9 @@
-//! `rmcp-bench-server PORT ROOT`: an MCP server built the way rmcp's examples build
-//! one — `StreamableHttpService` with its local session manager — with one tool,
-//! `read_file {path}`, reading a file under ROOT. TCP_NODELAY is set on every
-//! connection (rmcp's example leaves it off and then waits ~40 ms per reply).
+//! `rmcp-bench-server PORT ROOT [--stateless-json]`: an MCP server built the way
+//! rmcp's examples build one — `StreamableHttpService` with its local session
+//! manager — with one tool, `read_file {path}`, reading a file under ROOT.
+//! `--stateless-json` instead runs rmcp's fastest configuration: no sessions and
+//! plain JSON replies. TCP_NODELAY is set on every connection (rmcp's example
+//! leaves it off and then waits ~40 ms per reply).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,10 +70,15 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).expect("usage: rmcp-bench-server PORT ROOT");
     let root = Arc::new(PathBuf::from(args.next().expect("usage: rmcp-bench-server PORT ROOT")));
+    let mut config = StreamableHttpServerConfig::default();
+    if args.next().as_deref() == Some("--stateless-json") {
+        config.legacy_session_mode = false;
+        config.json_response = true;
+    }
     let service = StreamableHttpService::new(
         move || Ok(Files { root: root.clone() }),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
+        config,
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     eprintln!("rmcp serving http://{}/mcp", listener.local_addr().expect("addr"));
