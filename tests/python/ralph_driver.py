@@ -274,18 +274,20 @@ def scenario_catalog(workspace: str, python: str, fixture: str) -> dict:
         first = bridge.process.pid
         os.kill(first, signal.SIGKILL)
         wait_new_pid(bridge, first)
-        t0 = time.monotonic()
         listed = [t["name"] for t in served_tool_entries(bridge.endpoint_uri(), 5)]
-        listed_after = time.monotonic() - t0
+        # What the new server says of the upstream at that moment (it is still sleeping).
+        import urllib.request
+
+        health_url = bridge.endpoint_uri().rsplit("/", 1)[0] + "/health"
+        with urllib.request.urlopen(health_url, timeout=5) as r:
+            state_when_listed = {u["name"]: u["state"] for u in json.loads(r.read())["upstreams"]}["fx"]
         res = mcp_call(bridge.endpoint_uri(), "ralph_upstream__fx__echo", {"text": "from the catalog"})
-        called_after = time.monotonic() - t0
     finally:
         bridge.shutdown()
     return {
         "published": published,
         "listed_at_once": "ralph_upstream__fx__echo" in listed,
-        "listed_after_s": listed_after,
-        "called_after_s": called_after,
+        "state_when_listed": state_when_listed,
         "echo": res,
     }
 

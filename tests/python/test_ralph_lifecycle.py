@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,9 +108,7 @@ def test_no_server_outlives_ralph_after_a_respawn_from_another_thread(ws):
         p.send_signal(signal.SIGKILL)
         p.wait()
     # RALPH_MCP_OWNER_PID names Ralph; the server watches it and exits at once.
-    t0 = time.monotonic()
     assert wait_for(lambda: second not in serve_pids(ws), 5), "the server outlived Ralph"
-    assert time.monotonic() - t0 < 2
 
 
 def test_completion_and_progress_as_ralph_reads_them(ws):
@@ -155,8 +152,8 @@ def test_a_respawned_server_lists_upstream_tools_from_ralphs_catalog(ws):
     out = drive("catalog", ws, sys.executable, str(fixture))
     assert [t["name"] for t in out["published"]["fx"]][:1] and any(t["name"] == "echo" for t in out["published"]["fx"])
     assert out["listed_at_once"] is True
-    assert out["listed_after_s"] < 2
-    assert out["called_after_s"] >= 2, "the call was answered before the slow upstream could have started"
+    # Listed while the upstream was not reached yet; the call then waited for it.
+    assert out["state_when_listed"] != "ready", out
     assert "from the catalog" in json.dumps(out["echo"]), out["echo"]
 
 
