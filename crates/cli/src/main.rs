@@ -2,6 +2,7 @@
 // The command line prints its results on stdout by design; the libraries never do.
 #![allow(clippy::print_stdout)]
 
+mod artifact_cmd;
 mod client_cmd;
 mod docs_cmd;
 mod exit;
@@ -67,6 +68,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Print the MCP config snippet an agent needs for an endpoint.
     AgentConfig(run_cmd::AgentConfigArgs),
+    /// Validate markdown artifacts (plans, results, decisions, commit messages).
+    Artifact(artifact_cmd::ArtifactArgs),
     /// Print the tool reference (Markdown), generated from the tool catalog.
     Tools(docs_cmd::ToolsArgs),
     /// Print a shell completion script.
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(run_cmd::run(args)))
             .map(i32::from),
         Command::AgentConfig(args) => run_cmd::agent_config(args).map(i32::from),
+        Command::Artifact(args) => artifact_cmd::run(args),
         Command::Tools(args) => docs_cmd::tools(&args).map(|()| 0),
         Command::Completions(args) => {
             docs_cmd::completions(&args, &mut Cli::command());
