@@ -30,8 +30,12 @@ pub enum Capability {
     GitDiffRead,
     /// `run.report_progress`: emit progress events.
     RunReportProgress,
-    /// `artifact.submit`: declare completion.
+    /// `artifact.submit`: submit markdown artifacts and declare completion.
     ArtifactSubmit,
+    /// `artifact.plan_read`: check markdown artifacts and read staged drafts.
+    ArtifactPlanRead,
+    /// `artifact.plan_write`: the planning drain's right to write the plan.
+    ArtifactPlanWrite,
     /// `env.read`: read environment variables (redacted).
     EnvRead,
     /// `media.read`: read images and other media.
@@ -54,6 +58,8 @@ pub const ALL_CAPABILITIES: &[Capability] = &[
     Capability::GitDiffRead,
     Capability::RunReportProgress,
     Capability::ArtifactSubmit,
+    Capability::ArtifactPlanRead,
+    Capability::ArtifactPlanWrite,
     Capability::EnvRead,
     Capability::MediaRead,
     Capability::UpstreamToolUse,
@@ -75,6 +81,8 @@ impl Capability {
             Self::GitDiffRead => "git.diff_read",
             Self::RunReportProgress => "run.report_progress",
             Self::ArtifactSubmit => "artifact.submit",
+            Self::ArtifactPlanRead => "artifact.plan_read",
+            Self::ArtifactPlanWrite => "artifact.plan_write",
             Self::EnvRead => "env.read",
             Self::MediaRead => "media.read",
             Self::UpstreamToolUse => "upstream.tool_use",
@@ -99,17 +107,11 @@ pub fn normalize_token(token: &str) -> String {
         .collect()
 }
 
-/// Ralph 0.9.30's capabilities for tools ralph-mcp does not serve yet (markdown
-/// artifacts, media capture, web tools). Ralph grants them in most drains, so
-/// they are accepted without a warning; they grant nothing here.
-pub const RALPH_CAPABILITIES_NOT_SERVED: &[&str] = &[
-    "artifact.plan_read",
-    "artifact.plan_write",
-    "media.capture",
-    "web.search",
-    "web.visit",
-    "web.download",
-];
+/// Ralph 0.9.30's capabilities for tools ralph-mcp does not serve yet (media
+/// capture, web tools). Ralph grants them in most drains, so they are accepted
+/// without a warning; they grant nothing here.
+pub const RALPH_CAPABILITIES_NOT_SERVED: &[&str] =
+    &["media.capture", "web.search", "web.visit", "web.download"];
 
 /// A token that names no known capability.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -191,6 +193,11 @@ impl CapabilitySet {
         let mut unknown = Vec::new();
         for token in tokens {
             let key = normalize_token(token);
+            if key == "artifactplansubmit" {
+                // Ralph's legacy alias of `artifact.plan_write`.
+                set.insert(Capability::ArtifactPlanWrite);
+                continue;
+            }
             if key == "workspacewriteany" || key == "filewrite" {
                 set.insert(Capability::WorkspaceWriteEphemeral);
                 set.insert(Capability::WorkspaceWriteTracked);
@@ -258,6 +265,7 @@ pub const DRAINS: &[(&str, &str)] = &[
     ("review", "run.report_progress (read-only)"),
     ("analysis", "run.report_progress (read-only)"),
     ("commit", "run.report_progress, workspace.write_ephemeral"),
+    ("planning", "artifact.plan_write"),
 ];
 
 /// True when `drain` is one of [`DRAINS`] (in any of the accepted spellings).
@@ -285,6 +293,7 @@ pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
         GitStatusRead,
         GitDiffRead,
         ArtifactSubmit,
+        ArtifactPlanRead,
         ProcessExecBounded,
         MediaRead,
     ]
@@ -294,6 +303,7 @@ pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
     let extra: &[Capability] = match drain_key.as_str() {
         "review" | "analysis" => &[RunReportProgress],
         "commit" => &[RunReportProgress, WorkspaceWriteEphemeral],
+        "planning" => &[ArtifactPlanWrite],
         "development" | "fix" => &[
             WorkspaceWriteEphemeral,
             WorkspaceWriteTracked,
@@ -365,7 +375,7 @@ mod tests {
     #[test]
     fn ralphs_capabilities_for_unserved_tools_are_quiet_and_grant_nothing() {
         let (set, unknown) =
-            CapabilitySet::parse_tokens(["workspace.read", "web.search", "artifact.plan_read"]);
+            CapabilitySet::parse_tokens(["workspace.read", "web.search", "media.capture"]);
         assert_eq!(set.len(), 1);
         assert!(unknown.is_empty(), "{unknown:?}");
     }

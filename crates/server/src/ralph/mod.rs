@@ -20,13 +20,6 @@ use sha2::Sha256;
 /// Ralph 0.9.30's tools that ralph-mcp does not serve yet. A call to one is
 /// answered with what is missing instead of a bare "unknown tool".
 pub const TOOLS_NOT_SERVED: &[&str] = &[
-    "ralph_submit_md_artifact",
-    "ralph_verify_md_artifact",
-    "ralph_stage_md_artifact",
-    "ralph_edit_md_artifact",
-    "ralph_get_md_draft",
-    "ralph_discard_md_draft",
-    "ralph_finalize_md_artifact",
     "web_search",
     "visit_url",
     "download_url",

@@ -8,7 +8,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::{
-    ToolContext, ToolResult, coord, exec, git, grep, list, media, parse_args, read, write,
+    ToolContext, ToolResult, artifact, coord, exec, git, grep, list, media, parse_args, read, write,
 };
 
 /// A boxed tool future.
@@ -360,6 +360,62 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             coord::CompleteArgs,
             coord::declare_complete,
             "Declare the task complete (or partial, with partial_reason). The record is written durably under .agent/completion/ and as Ralph's sentinel .agent/completion_seen_<run id>.json; if either cannot be written the call fails."
+        ),
+        tool!(
+            sync,
+            "ralph_submit_md_artifact",
+            One(ArtifactSubmit),
+            artifact::DocumentArgs,
+            artifact::submit,
+            "Validate and submit one complete markdown artifact document (artifact_type: plan, development_result, fix_result, issues, commit_message, commit_cleanup, design_verdict, *_analysis_decision, smoke_test_result, run_time_report, product_spec, or a type the workspace declares in .agent/artifact-types/). Valid: written to .agent/artifacts/<type>.md with its hand-off copy and run receipt. Invalid: isError with diagnostics naming line, rule_id, message and fix; the text stays staged as the draft for ralph_edit_md_artifact."
+        ),
+        tool!(
+            sync,
+            "ralph_verify_md_artifact",
+            One(ArtifactPlanRead),
+            artifact::DocumentArgs,
+            artifact::verify,
+            "Check a markdown artifact without persisting it; the diagnostics are exactly those submission would give."
+        ),
+        tool!(
+            sync,
+            "ralph_stage_md_artifact",
+            One(ArtifactSubmit),
+            artifact::StageArgs,
+            artifact::stage,
+            "Stage a large markdown artifact incrementally: append to (mode 'append', default) or replace ('replace_all') a persisted draft; returns the section outline and non-gating diagnostics."
+        ),
+        tool!(
+            sync,
+            "ralph_edit_md_artifact",
+            One(ArtifactSubmit),
+            artifact::EditArgs,
+            artifact::edit,
+            "Submit an artifact by editing the staged draft in place: oldText/newText replacements with the same semantics as edit_file (first occurrence, in order, all or nothing). Whenever the edited draft validates it is submitted exactly like ralph_submit_md_artifact; otherwise it stays a draft and the result (isError) lists what to fix. dry_run previews the diff; expected_content_hash fails closed when the draft changed. Prefer this over resending a whole document."
+        ),
+        tool!(
+            sync,
+            "ralph_get_md_draft",
+            One(ArtifactPlanRead),
+            artifact::TypeArgs,
+            artifact::get_draft,
+            "Return the staged markdown draft (content, content_hash) and its current diagnostics, to resume after an interruption."
+        ),
+        tool!(
+            sync,
+            "ralph_discard_md_draft",
+            One(ArtifactSubmit),
+            artifact::TypeArgs,
+            artifact::discard,
+            "Discard the staged draft of one artifact type. This throws the whole document away; to fix validation errors use ralph_edit_md_artifact instead."
+        ),
+        tool!(
+            sync,
+            "ralph_finalize_md_artifact",
+            One(ArtifactSubmit),
+            artifact::TypeArgs,
+            artifact::finalize,
+            "Validate the staged draft with the submission gate and submit it; on failure the draft is kept for repair."
         ),
         tool!(
             sync,

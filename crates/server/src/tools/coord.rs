@@ -18,7 +18,7 @@ fn now_ms() -> u64 {
 }
 
 /// A run id safe to use as a file name.
-fn file_key(run_id: &str) -> String {
+pub(crate) fn file_key(run_id: &str) -> String {
     let cleaned: String = run_id
         .chars()
         .map(|c| {

@@ -48,6 +48,25 @@ fn row(name: &str) -> Option<(&'static str, Kind)> {
         "raw_exec" => ("Run a shell script", Command { open_world: true }),
         "report_progress" => ("Report progress", Additive { idempotent: false }),
         "declare_complete" => ("Declare the task complete", Additive { idempotent: true }),
+        "ralph_submit_md_artifact" => (
+            "Submit a markdown artifact",
+            Destructive { idempotent: true },
+        ),
+        "ralph_verify_md_artifact" => ("Check a markdown artifact", Read),
+        "ralph_stage_md_artifact" => ("Stage an artifact draft", Destructive { idempotent: false }),
+        "ralph_edit_md_artifact" => (
+            "Edit and submit an artifact draft",
+            Destructive { idempotent: false },
+        ),
+        "ralph_get_md_draft" => ("Read an artifact draft", Read),
+        "ralph_discard_md_draft" => (
+            "Discard an artifact draft",
+            Destructive { idempotent: true },
+        ),
+        "ralph_finalize_md_artifact" => (
+            "Submit the artifact draft",
+            Destructive { idempotent: true },
+        ),
         "read_env" => ("Read an environment variable", Read),
         "read_media" => ("Read media", Read),
         "read_image" => ("Read image", Read),

@@ -1,6 +1,7 @@
 //! The built-in tools and the pieces every tool shares: the context a call runs
 //! in, argument decoding, and the one mapping from tool errors to `isError` results.
 
+pub mod artifact;
 pub mod catalog;
 pub mod coord;
 pub mod exec;
