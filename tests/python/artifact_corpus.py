@@ -161,6 +161,11 @@ def type_specific(kind: str, text: str) -> list[tuple[str, str]]:
         sub("no step", r"Step: \[S-\d+\]", "Stage: one")
         sub("no proposed revision", r"Proposed revision:", "Suggestion:")
         out.append(("with how to fix", text.rstrip("\n") + "\n\n## How To Fix\n\n- [F-1] do it\n"))
+        if "## What Came Up Short" in text:
+            head, _, tail = text.partition("## What Came Up Short")
+            for a, b in [("Verdict: not met", "Verdict: met"), ("Verdict: not met", "Verdict: not evaluable")]:
+                if a in tail:
+                    out.append((f"shortfall {b}", head + "## What Came Up Short" + tail.replace(a, b, 1)))
     if kind == "plan":
         for body in ["short plan", "I cannot implement this request because it is unsafe.", "TODO: plan goes here and more words to pass the count easily ok", "plan goes here one two three four five six seven eight nine", "\x01\x02\x03\x04\x05\x06\x07\x08 one two three four five six seven eight nine ten", "I'm sorry, I cannot help with that request, so here is a plan: one two three four five"]:
             out.append((f"plan {body[:20]!r}", body))
@@ -169,4 +174,35 @@ def type_specific(kind: str, text: str) -> list[tuple[str, str]]:
     if kind == "issues":
         sub("issues found", r"^status: .*$", "status: issues_found")
         sub("no issues", r"^status: .*$", "status: no_issues")
+    return out
+
+
+def shuffled(text: str, seed: int, count: int = 12) -> list[tuple[str, str]]:
+    """Random line-level edits (drop, duplicate, swap, indent, truncate), reproducible by seed."""
+    import random
+
+    rng = random.Random(seed)
+    lines = text.split("\n")
+    out = []
+    for n in range(count):
+        new = list(lines)
+        for _ in range(rng.randint(1, 4)):
+            if not new:
+                break
+            i = rng.randrange(len(new))
+            op = rng.choice(["drop", "dup", "swap", "indent", "strip", "cut"])
+            if op == "drop":
+                del new[i]
+            elif op == "dup":
+                new.insert(i, new[i])
+            elif op == "swap":
+                j = rng.randrange(len(new))
+                new[i], new[j] = new[j], new[i]
+            elif op == "indent":
+                new[i] = "  " + new[i]
+            elif op == "strip":
+                new[i] = new[i].lstrip("-# ")
+            else:
+                new = new[:i]
+        out.append((f"random {seed}/{n}", "\n".join(new)))
     return out

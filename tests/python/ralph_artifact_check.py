@@ -8,6 +8,8 @@ workspace ralph-mcp wrote into. Runs under tests/.venv-ralph.
       prints what Ralph's phase gate sees for DRAIN: the on-disk validation
       failure (null when the artifact is accepted), whether the run's receipt is
       present and verifies with SECRET, and the hand-off copy.
+  ralph_artifact_check.py hint WS DRAIN
+      prints the validation retry hint Ralph would put in DRAIN's next prompt.
 """
 
 from __future__ import annotations
@@ -57,9 +59,17 @@ def gate(ws: Path, run_id: str, secret: str, drain: str) -> None:
     )
 
 
+def hint(ws: Path, drain: str) -> None:
+    from ralph.phases.required_artifacts import read_validation_retry_hint
+
+    print(json.dumps({"hint": read_validation_retry_hint(ws, drain)}))
+
+
 if __name__ == "__main__":
     command, ws = sys.argv[1], Path(sys.argv[2])
     if command == "contracts":
         contracts(ws)
+    elif command == "hint":
+        hint(ws, sys.argv[3])
     else:
         gate(ws, *sys.argv[3:6])

@@ -9,7 +9,7 @@ import json
 import subprocess
 from collections import Counter
 
-from artifact_corpus import mutations, type_specific
+from artifact_corpus import mutations, shuffled, type_specific
 from conftest import BINARY, REPO
 
 RALPH_PY = REPO / "tests" / ".venv-ralph" / "bin" / "python"
@@ -33,8 +33,9 @@ def _ours(cases: list[dict]) -> list[dict]:
 def _corpus(tmp_path) -> list[dict]:
     seeds = _oracle("seeds", cwd=tmp_path)
     cases = []
-    for seed in seeds:
-        for name, text in mutations(seed["content"]) + type_specific(seed["type"], seed["content"]):
+    for n, seed in enumerate(seeds):
+        generated = mutations(seed["content"]) + type_specific(seed["type"], seed["content"]) + shuffled(seed["content"], n)
+        for name, text in generated:
             cases.append({"type": seed["type"], "content": text, "name": f"{seed['origin']}: {name}"})
     return cases
 

@@ -268,3 +268,18 @@ def test_ralphs_phase_gate_finds_every_submission_and_its_receipt(tmp_path):
         assert seen["artifact"] == c["example"]
         if seen["handoff"] is not None or c["artifact_type"] in {"plan", "development_result", "development_analysis_decision", "planning_analysis_decision"}:
             assert seen["handoff"] == c["example"], c["drain"]
+
+
+def test_rejections_reach_ralphs_retry_prompt_and_a_fix_clears_them(srv, tmp_path):
+    for _ in range(2):
+        assert call(srv, "ralph_submit_md_artifact", {"artifact_type": "issues", "content": ISSUES_BAD}).is_error
+    seen = ralph("hint", str(srv.workspace), "planning", cwd=tmp_path)["hint"]
+    assert seen.startswith("VALIDATION FAILURE")
+    assert "THIS VALIDATION HAS FAILED 2 TIMES" in seen
+    assert "- ISSUES002 at line 12, section Issues: issue items must use 'path | severity | summary'" in seen
+    fixed = ISSUES_BAD.replace("status: issues_found", "status: no_issues").replace("src/parse.rs high the", "src/parse.rs | high | the")
+    r = call(srv, "ralph_submit_md_artifact", {"artifact_type": "issues", "content": fixed})
+    body = result_json(r)
+    assert not r.is_error, body
+    assert body["validation_recovered"] is True and body["message"] == "VALIDATION RECOVERED"
+    assert ralph("hint", str(srv.workspace), "planning", cwd=tmp_path)["hint"] == ""

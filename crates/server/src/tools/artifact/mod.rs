@@ -7,6 +7,7 @@
 
 mod payload;
 pub mod receipts;
+mod retry_hint;
 pub mod store;
 
 use std::sync::{Arc, LazyLock, Mutex};
@@ -330,19 +331,88 @@ fn submit_canonical(
     steps().inspect_err(|_| rollback())
 }
 
+/// The directory of the validation retry hint: `.agent/tmp`, or a worker's `<namespace>/tmp`.
+fn hint_dir(ctx: &ToolContext) -> std::io::Result<Dir> {
+    let payload = &ctx.session.payload;
+    let namespace = payload.worker_namespace.clone().or_else(|| {
+        payload
+            .worker_artifact_dir
+            .as_ref()
+            .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
+    });
+    match namespace {
+        Some(ns) => Dir::open_abs(&ns.join("tmp")),
+        None => Dir::agent(&ctx.agent, "tmp"),
+    }
+}
+
+/// Records a rejection in the retry hint (best effort: the result says it all).
+fn record_rejection(ctx: &ToolContext, kind: &str, diags: &[Diagnostic]) {
+    let drain = &ctx.session.payload.drain;
+    if drain.is_empty() {
+        return;
+    }
+    let name = retry_hint::file_name(drain);
+    let written = hint_dir(ctx).and_then(|dir| {
+        let prior = dir.read(&name).ok().flatten().unwrap_or_default();
+        dir.write(&name, &retry_hint::build(kind, diags, &prior))
+    });
+    if let Err(e) = written {
+        tracing::warn!("validation retry hint not written: {e}");
+    }
+}
+
+/// Removes the retry hint after a valid submission; true when there was one.
+fn clear_rejections(ctx: &ToolContext) -> bool {
+    let drain = &ctx.session.payload.drain;
+    !drain.is_empty()
+        && hint_dir(ctx)
+            .and_then(|dir| dir.remove(&retry_hint::file_name(drain)))
+            .unwrap_or(false)
+}
+
+/// How a validation that may submit ended.
+struct Submission {
+    diags: Vec<Diagnostic>,
+    submitted: bool,
+    recovered: bool,
+}
+
 /// Validates and, when valid, submits: the shared end of submit, edit and finalize.
 fn validate_and_submit(
     ctx: &ToolContext,
     dir: &Dir,
     spec: &Spec,
     content: &str,
-) -> Result<(Vec<Diagnostic>, bool), ToolError> {
+) -> Result<Submission, ToolError> {
     let diags = check(dir, spec, content);
-    let ok = !payload::invalid(&diags);
-    if ok {
+    let submitted = !payload::invalid(&diags);
+    let mut recovered = false;
+    if submitted {
         submit_canonical(ctx, dir, &spec.artifact_type, content)?;
+        recovered = clear_rejections(ctx);
+    } else {
+        record_rejection(ctx, &spec.artifact_type, &diags);
     }
-    Ok((diags, ok))
+    Ok(Submission {
+        diags,
+        submitted,
+        recovered,
+    })
+}
+
+/// The result of submit and finalize.
+fn submission_result(kind: &str, content: &str, s: &Submission) -> CallToolResult {
+    if s.submitted {
+        let mut v = payload::submitted(kind, content, &s.diags);
+        if s.recovered {
+            v["validation_recovered"] = true.into();
+            v["message"] = "VALIDATION RECOVERED".into();
+        }
+        result(v, false)
+    } else {
+        result(payload::validation(kind, &s.diags).0, true)
+    }
 }
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -370,16 +440,8 @@ pub fn submit(ctx: &ToolContext, args: DocumentArgs) -> ToolResult {
     let dir = artifact_dir(ctx)?;
     let _guard = lock();
     write_draft(TOOL, &dir, &spec, &args.content, "submitted")?;
-    let (diags, ok) = validate_and_submit(ctx, &dir, &spec, &args.content)?;
-    Ok(if ok {
-        result(
-            payload::submitted(&spec.artifact_type, &args.content, &diags),
-            false,
-        )
-    } else {
-        let (v, _) = payload::validation(&spec.artifact_type, &diags);
-        result(v, true)
-    })
+    let s = validate_and_submit(ctx, &dir, &spec, &args.content)?;
+    Ok(submission_result(&spec.artifact_type, &args.content, &s))
 }
 
 /// `ralph_finalize_md_artifact`.
@@ -400,16 +462,8 @@ pub fn finalize(ctx: &ToolContext, args: TypeArgs) -> ToolResult {
         ));
     };
     write_draft(TOOL, &dir, &spec, &content, "submitted")?;
-    let (diags, ok) = validate_and_submit(ctx, &dir, &spec, &content)?;
-    Ok(if ok {
-        result(
-            payload::submitted(&spec.artifact_type, &content, &diags),
-            false,
-        )
-    } else {
-        let (v, _) = payload::validation(&spec.artifact_type, &diags);
-        result(v, true)
-    })
+    let s = validate_and_submit(ctx, &dir, &spec, &content)?;
+    Ok(submission_result(&spec.artifact_type, &content, &s))
 }
 
 /// `ralph_stage_md_artifact`.
@@ -590,17 +644,21 @@ pub fn edit(ctx: &ToolContext, args: EditArgs) -> ToolResult {
     }
     store::save_draft(&dir, &kind, &edited)
         .map_err(|e| io_failed("the draft could not be saved", e))?;
-    let (diags, submitted) = validate_and_submit(ctx, &dir, &spec, &edited)?;
-    let mut m = payload::draft_status(&kind, &edited, None, &diags);
-    edit_fields(&mut m, "applied", submitted);
+    let s = validate_and_submit(ctx, &dir, &spec, &edited)?;
+    let mut m = payload::draft_status(&kind, &edited, None, &s.diags);
+    edit_fields(&mut m, "applied", s.submitted);
     m.insert("content_hash".into(), sha256_hex(&edited).into());
-    if submitted {
+    if s.submitted {
         m.insert(
             "persisted_document".into(),
             payload::document_summary(&edited),
         );
+        if s.recovered {
+            m.insert("validation_recovered".into(), true.into());
+            m.insert("message".into(), "VALIDATION RECOVERED".into());
+        }
     } else {
-        payload::add_failure_envelope(&mut m, &kind, &diags);
+        payload::add_failure_envelope(&mut m, &kind, &s.diags);
     }
-    Ok(result(Value::Object(m), !submitted))
+    Ok(result(Value::Object(m), !s.submitted))
 }

@@ -10,8 +10,10 @@ use serde_json::{Map, Value, json};
 /// Every validating result carries this: repair in place instead of resending.
 pub const REPAIR_HINT: &str = "The submitted document is staged as this artifact's draft. Repair it in place with `ralph_edit_md_artifact` (oldText/newText edits) instead of resending the whole document; it resubmits the artifact automatically as soon as the edited draft validates, so no separate `ralph_finalize_md_artifact` call is needed. Read the draft back with `ralph_get_md_draft` when you need to see its current text.";
 
+/// Ralph's banner for a validation failure.
+pub const RETRY_BANNER: &str = "VALIDATION FAILURE";
 /// Ralph's closing instruction for a rejected document.
-const RETRY_FOOTER: &str = "VALIDATION FAILURE\nFix the underlying issue before submitting again.\nDo not resubmit unchanged work.";
+pub const RETRY_FOOTER: &str = "VALIDATION FAILURE\nFix the underlying issue before submitting again.\nDo not resubmit unchanged work.";
 
 /// One diagnostic as JSON (Ralph's fields plus `fix`).
 pub fn diagnostic(d: &Diagnostic) -> Value {
@@ -36,7 +38,8 @@ pub fn invalid(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }
 
-fn corrective_action(kind: &str, diags: &[Diagnostic]) -> &'static str {
+/// What the agent must do about a rejection.
+pub fn corrective_action(kind: &str, diags: &[Diagnostic]) -> &'static str {
     if kind == "commit_message" {
         return "Rewrite the commit message itself (subject and body) so it satisfies the diagnostics above, then resubmit it with ralph_edit_md_artifact. Do not change code to make the message fit, and do not resubmit the same message unchanged.";
     }
