@@ -74,7 +74,7 @@ def test_stdio_tools_are_listed_after_builtins_with_their_schema(stdio_server):
     tools = with_session(stdio_server, lambda s: s.list_tools()).tools
     names = [t.name for t in tools]
     proxied = [n for n in names if n.startswith("ralph_custom__")]
-    assert set(proxied) == {f"ralph_custom__fx__{t}" for t in ("echo", "whoami", "slow", "crash", "picture", "grow")}
+    assert set(proxied) == {f"ralph_custom__fx__{t}" for t in ("echo", "whoami", "slow", "crash", "picture", "grow", "chatter")}
     assert names.index(proxied[0]) > names.index("read_file")
     assert all(not n.startswith("ralph_custom__") for n in names[: names.index(proxied[0])])
     echo = next(t for t in tools if t.name == "ralph_custom__fx__echo")
@@ -360,3 +360,20 @@ def test_run_names_each_upstream_that_is_not_there_and_goes_on(workspace):
     lines = [line for line in p.stderr.splitlines() if "upstream `ghost`" in line]
     assert len(lines) == 1 and "no-such-mcp-server-xyz" in lines[0], p.stderr
     assert time.monotonic() - started < 10, "a missing command must not cost the preflight timeout"
+
+
+def test_an_upstreams_stderr_log_is_capped(stdio_server):
+    res = call(stdio_server, "ralph_custom__fx__chatter", {"megabytes": 20})
+    assert not res.is_error, text_of(res)
+    tmp = stdio_server.workspace / ".agent" / "tmp"
+    cap = 8 * 1024 * 1024
+    deadline = time.monotonic() + 10
+    rotated = tmp / "mcp-upstream-fx.log.1"
+    while not rotated.exists() or rotated.stat().st_size < cap:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    logs = sorted(tmp.glob("mcp-upstream-fx.log*"))
+    assert [p.name for p in logs] == ["mcp-upstream-fx.log", "mcp-upstream-fx.log.1"]
+    assert all(p.stat().st_size <= cap + 16 * 1024 for p in logs), [p.stat().st_size for p in logs]
+    # The upstream was never blocked by its stderr and still answers.
+    assert text_of(call(stdio_server, "ralph_custom__fx__echo", {"text": "still here"})) == "echo: still here"

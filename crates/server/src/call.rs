@@ -35,6 +35,41 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
+/// What the audit trail records of one call; inert when the trail is off.
+#[derive(Clone)]
+struct Trail {
+    tool: String,
+    digest: Option<String>,
+}
+
+impl Trail {
+    fn new(state: &AppState, tool: &str, args: &Value) -> Self {
+        Self {
+            tool: ralph_mcp_session::names::canonical_tool_name(tool).to_owned(),
+            digest: state.audit.is_on().then(|| crate::audit::digest(args)),
+        }
+    }
+
+    fn record(
+        &self,
+        state: &AppState,
+        outcome: crate::audit::Outcome,
+        started: Instant,
+        bytes: usize,
+    ) {
+        if let Some(digest) = &self.digest {
+            state.audit.record(
+                &state.registry.context().session.payload.session_id,
+                &self.tool,
+                digest,
+                outcome,
+                started.elapsed(),
+                bytes,
+            );
+        }
+    }
+}
+
 pub async fn call_tool(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -63,8 +98,12 @@ pub async fn call_tool(
     };
     let args = params.remove("arguments").unwrap_or(Value::Null);
     let started = Instant::now();
+    let trail = Trail::new(state, &name, &args);
+    let refused =
+        |state: &AppState| trail.record(state, crate::audit::Outcome::Refused, started, 0);
     let target = match state.registry.lookup(&name) {
         Lookup::Unknown => {
+            refused(state);
             state
                 .metrics
                 .tool_call("unknown", "unknown", started.elapsed());
@@ -93,6 +132,7 @@ pub async fn call_tool(
             };
         }
         Lookup::Refused(e) => {
+            refused(state);
             state.metrics.tool_call(
                 ralph_mcp_session::names::canonical_tool_name(&name),
                 "refused",
@@ -103,6 +143,7 @@ pub async fn call_tool(
         Lookup::Found(target) => target,
     };
     let Some(_permit) = state.try_permit() else {
+        refused(state);
         state.metrics.saturation_rejections.inc();
         return err(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +156,7 @@ pub async fn call_tool(
     if let Some(relay) = &state.activity_relay
         && let Err(why) = relay.emit(&name).await
     {
+        refused(state);
         return err(
             StatusCode::OK,
             id,
@@ -132,7 +174,7 @@ pub async fn call_tool(
     };
     if !accepts_event_stream(headers) || (token.is_none() && log_threshold.is_none()) {
         let _permit = _permit;
-        return run_call(state, target, args, None, started, id, era).await;
+        return run_call(state, target, args, None, started, id, era, &trail).await;
     }
     // Answer with an SSE stream that the call feeds.
     let (tx, rx) = tokio::sync::mpsc::channel(progress::BUFFER);
@@ -147,13 +189,14 @@ pub async fn call_tool(
         // A client that closes the stream has cancelled the call (2026-07-28 says so
         // outright; for earlier versions nobody is left to answer): dropping the
         // call's future stops it.
-        let call = run_call(&state, target, args, Some(sink), started, &id, era);
+        let call = run_call(&state, target, args, Some(sink), started, &id, era, &trail);
         let body = tokio::select! {
             reply = call => match reply {
                 Reply::Json { body, .. } => body,
                 _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
             },
             () = tx.closed() => {
+                trail.record(&state, crate::audit::Outcome::Cancelled, started, 0);
                 state.metrics.tool_call(&metric_name, "cancelled", started.elapsed());
                 return;
             }
@@ -168,6 +211,7 @@ pub async fn call_tool(
     Reply::Stream(rx)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_call(
     state: &AppState,
     target: crate::registry::Target,
@@ -176,6 +220,7 @@ async fn run_call(
     started: Instant,
     id: &str,
     era: Era,
+    trail: &Trail,
 ) -> Reply {
     let metric_name = target.metric_name();
     let structured = matches!(&target, crate::registry::Target::Builtin(t) if crate::tools::output::is_structured(t.name));
@@ -186,6 +231,7 @@ async fn run_call(
     let mut result = match call.await {
         Ok(result) => result,
         Err(_) => {
+            trail.record(state, crate::audit::Outcome::Cancelled, started, 0);
             state
                 .metrics
                 .tool_call(&metric_name, "cancelled", started.elapsed());
@@ -211,7 +257,20 @@ async fn run_call(
     if let Some(notice) = state.dev_timebox.notice(now) {
         result.content.push(rmcp::model::ContentBlock::text(notice));
     }
-    tool_result(id, result, era, structured)
+    let audited = if result.is_error == Some(true) {
+        crate::audit::Outcome::Error
+    } else {
+        crate::audit::Outcome::Ok
+    };
+    let reply = tool_result(id, result, era, structured);
+    if trail.digest.is_some() {
+        let bytes = match &reply {
+            Reply::Json { body, .. } => body.len(),
+            _ => 0,
+        };
+        trail.record(state, audited, started, bytes);
+    }
+    reply
 }
 
 /// The reply to a call; `structured` says the tool declares an output schema,

@@ -59,7 +59,14 @@ pub struct ExecConfig {
 }
 
 /// The top-level tables the file may hold.
-pub const KNOWN_TABLES: &[&str] = &["media", "exec", "mcp_servers", "web_search", "web_visit"];
+pub const KNOWN_TABLES: &[&str] = &[
+    "media",
+    "exec",
+    "audit",
+    "mcp_servers",
+    "web_search",
+    "web_visit",
+];
 
 /// The parsed file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -71,6 +78,9 @@ pub struct McpConfig {
     /// `[exec]`.
     #[serde(default)]
     pub exec: ExecConfig,
+    /// `[audit]`.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
     /// `[mcp_servers.*]`: upstream servers, kept as written.
     #[serde(default)]
     pub mcp_servers: toml::Table,
@@ -146,6 +156,9 @@ impl McpConfig {
             ));
         }
         let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        if cfg.audit.max_bytes == 0 {
+            return Err("key `audit.max_bytes` must be greater than 0".into());
+        }
         if cfg.media.max_inline_bytes == 0 {
             return Err("key `media.max_inline_bytes` must be greater than 0".into());
         }

@@ -13,6 +13,7 @@
 //! [`secret`] handling of the bearer token and broker secret, and the sandbox
 //! shim re-exported for the binary's hidden subcommand; everything else is private.
 
+mod audit;
 mod call;
 mod cancel;
 mod config;
@@ -31,6 +32,7 @@ mod rpc;
 pub mod secret;
 mod serve;
 mod state;
+mod tls;
 mod tools;
 mod upstream;
 

@@ -76,6 +76,7 @@ impl Server {
         let roots = AllowedRoots::new(workspace, session.payload.allowed_roots.as_deref())
             .map_err(workspace_err)?;
         let session_id = session.payload.session_id.clone();
+        let workspace_root = roots.workspace().to_path_buf();
         let config_file = crate::config::McpConfig::load(workspace)?;
         let ctx = Arc::new(
             ToolContext::new(Arc::new(session), roots)
@@ -112,6 +113,10 @@ impl Server {
             })?;
         let mut state = AppState::new(config, registry, &session_id);
         state.activity_relay = relay;
+        state.audit = crate::audit::Audit::start(
+            crate::confine::AgentDir::new(workspace_root.as_path()).map_err(workspace_err)?,
+            &config_file.audit,
+        );
         state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
         let state = Arc::new(state);
         Ok(Self { state, listener })

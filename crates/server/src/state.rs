@@ -71,6 +71,8 @@ pub struct AppState {
     pub dev_timebox: crate::ralph::wrapup::DevTimebox,
     /// Ralph's activity relay, told of every tool call (conflict resolution only).
     pub activity_relay: Option<crate::ralph::relay::ActivityRelay>,
+    /// The audit trail of tool calls.
+    pub audit: crate::audit::Audit,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
@@ -101,6 +103,7 @@ impl AppState {
             calls: Default::default(),
             dev_timebox: Default::default(),
             activity_relay: None,
+            audit: crate::audit::Audit::off(),
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),

@@ -41,12 +41,14 @@ pub enum Transport {
         /// Extra environment.
         env: BTreeMap<String, String>,
     },
-    /// A Streamable HTTP endpoint.
+    /// A Streamable HTTP endpoint (`http://` or `https://`).
     Http {
         /// The endpoint URL.
         url: String,
         /// Headers sent with every request.
         headers: BTreeMap<String, HeaderSource>,
+        /// Extra CA certificates (PEM files) trusted for this upstream.
+        ca_files: Vec<std::path::PathBuf>,
     },
 }
 
@@ -129,6 +131,7 @@ struct RawEntry {
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, HeaderSource>,
+    ca_file: Option<std::path::PathBuf>,
     #[serde(default = "yes")]
     enabled: bool,
     timeout_ms: Option<u64>,
@@ -198,15 +201,37 @@ fn to_spec(name: &str, raw: RawEntry, origin: Origin) -> Result<Option<UpstreamS
             let url = raw
                 .url
                 .ok_or_else(|| format!("{}: an http upstream needs a url", at("url")))?;
-            if !url.starts_with("http://") {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(format!(
-                    "{}: `{url}` must be an http:// URL (TLS to upstreams is not built in; put a local proxy in front of https endpoints)",
+                    "{}: `{url}` must be an http:// or https:// URL",
                     at("url")
                 ));
+            }
+            let mut ca_files = Vec::new();
+            if let Some(file) = raw.ca_file {
+                if !file.is_absolute() {
+                    return Err(format!(
+                        "{}: `{}` is not absolute; give the CA file's absolute path",
+                        at("ca_file"),
+                        file.display()
+                    ));
+                }
+                crate::tls::read_certificates(&file)
+                    .map_err(|e| format!("{}: {e}", at("ca_file")))?;
+                ca_files.push(file);
+            }
+            if let Ok(file) = std::env::var(crate::tls::UPSTREAM_CA_ENV)
+                && !file.is_empty()
+            {
+                let file = std::path::PathBuf::from(file);
+                crate::tls::read_certificates(&file)
+                    .map_err(|e| format!("{}: {e}", crate::tls::UPSTREAM_CA_ENV))?;
+                ca_files.push(file);
             }
             Transport::Http {
                 url,
                 headers: raw.headers,
+                ca_files,
             }
         }
         other => {
@@ -351,7 +376,7 @@ mod tests {
         let err =
             from_toml(&table("[mcp_servers.a]\ntransport = \"ws\"\nurl = \"x\"\n")).unwrap_err();
         assert!(err.contains("mcp_servers.a.transport"), "{err}");
-        let err = from_toml(&table("[mcp_servers.a]\nurl = \"https://x\"\n")).unwrap_err();
+        let err = from_toml(&table("[mcp_servers.a]\nurl = \"ftp://x\"\n")).unwrap_err();
         assert!(err.contains("mcp_servers.a.url"), "{err}");
         let err =
             from_toml(&table("[mcp_servers.a]\ncommand = \"x\"\ntimeout_ms = 0\n")).unwrap_err();

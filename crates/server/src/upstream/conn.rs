@@ -305,23 +305,50 @@ impl Upstream {
         }
     }
 
-    /// The child's stderr: appended to its log file, or discarded when that cannot be opened.
-    fn stderr_sink(&self) -> std::process::Stdio {
-        let Some(agent) = &self.log_dir else {
-            return std::process::Stdio::null();
-        };
+    /// Copies a child's stderr into `.agent/tmp/mcp-upstream-<name>.log`, moving
+    /// the log to `<name>.1` whenever it passes [`LOG_CAP`], so an upstream that
+    /// writes without end never holds more than two caps of disk. Without a log
+    /// directory (or when the log cannot be opened) the output is read and dropped,
+    /// so the child never blocks on a full pipe.
+    fn pipe_stderr(&self, stderr: tokio::process::ChildStderr) {
+        let agent = self.log_dir.clone();
         let name = format!("mcp-upstream-{}.log", self.spec.name);
-        let path = agent
-            .path(ralph_mcp_session::names::agent_paths::TMP)
-            .join(&name);
-        let file = agent.append_log(ralph_mcp_session::names::agent_paths::TMP, &name, LOG_CAP);
-        match file {
-            Ok(f) => f.into(),
-            Err(e) => {
-                tracing::warn!(upstream = %self.spec.name, path = %path.display(), error = %e, "cannot open the upstream log; its stderr is discarded");
-                std::process::Stdio::null()
+        let upstream = self.spec.name.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let tmp = ralph_mcp_session::names::agent_paths::TMP;
+            let open = |agent: &crate::confine::AgentDir| match agent
+                .append_log(tmp, &name, LOG_CAP)
+            {
+                Ok(f) => {
+                    let len = f.metadata().map_or(0, |m| m.len());
+                    Some((f, len))
+                }
+                Err(e) => {
+                    tracing::warn!(upstream = %upstream, error = %e, "cannot open the upstream log; its stderr is discarded");
+                    None
+                }
+            };
+            let mut log = agent.as_deref().and_then(open);
+            let mut stderr = stderr;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match stderr.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let Some((file, len)) = log.as_mut() else {
+                    continue;
+                };
+                if std::io::Write::write_all(file, &buf[..n]).is_err() {
+                    continue;
+                }
+                *len += n as u64;
+                if *len > LOG_CAP {
+                    log = agent.as_deref().and_then(open);
+                }
             }
-        }
+        });
     }
 
     fn filter(&self, tools: Vec<Tool>) -> Vec<Tool> {
@@ -343,17 +370,24 @@ impl Upstream {
                     let mut cmd = tokio::process::Command::new(command);
                     cmd.args(args).envs(env).kill_on_drop(true);
                     crate::process::harden(&mut cmd, crate::process::Tokens::Scrub);
-                    let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
-                        .stderr(self.stderr_sink())
+                    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
+                        .stderr(std::process::Stdio::piped())
                         .spawn()
                         .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+                    if let Some(stderr) = stderr {
+                        self.pipe_stderr(stderr);
+                    }
                     handler
                         .clone()
                         .serve(transport)
                         .await
                         .map_err(|e| format!("handshake failed: {e}"))?
                 }
-                Transport::Http { url, headers } => {
+                Transport::Http {
+                    url,
+                    headers,
+                    ca_files,
+                } => {
                     let mut map = HashMap::new();
                     for (name, source) in headers {
                         let value = match source {
@@ -375,13 +409,26 @@ impl Upstream {
                     }
                     let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str())
                         .custom_headers(map);
-                    let transport =
-                        rmcp::transport::StreamableHttpClientTransport::from_config(config);
-                    handler
-                        .clone()
-                        .serve(transport)
-                        .await
-                        .map_err(|e| format!("handshake with {url} failed: {e}"))?
+                    let client = crate::tls::builder(ca_files)?
+                        .build()
+                        .map_err(|e| format!("HTTP client: {}", crate::tls::describe(&e)))?;
+                    let transport = rmcp::transport::StreamableHttpClientTransport::with_client(
+                        client.clone(),
+                        config,
+                    );
+                    match handler.clone().serve(transport).await {
+                        Ok(session) => session,
+                        Err(e) => {
+                            // rmcp keeps only the text of a transport error; ask once more
+                            // with the same client for the cause (a certificate problem, a
+                            // refused connection) so the message names it.
+                            let cause = match client.get(url.as_str()).send().await {
+                                Err(probe) => format!(" ({})", crate::tls::describe(&probe)),
+                                Ok(_) => String::new(),
+                            };
+                            return Err(format!("handshake with {url} failed: {e}{cause}"));
+                        }
+                    }
                 }
             };
             let tools = session
