@@ -160,7 +160,7 @@ def test_closing_the_stream_cancels_the_call(server, workspace):
 def test_subscriptions_listen_acknowledges_then_ends_on_drain(workspace):
     srv = start_server(workspace, capabilities=ALL_CAPS)
     try:
-        body = {"jsonrpc": "2.0", "id": 11, "method": "subscriptions/listen", "params": {"_meta": META, "notifications": {"toolsListChanged": True, "promptsListChanged": True}}}
+        body = {"jsonrpc": "2.0", "id": 11, "method": "subscriptions/listen", "params": {"_meta": META, "notifications": {"toolsListChanged": True, "promptsListChanged": True, "somethingElse": True}}}
         h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **modern_headers("subscriptions/listen")}
         frames = []
         with httpx2.Client(timeout=30) as http:
@@ -174,8 +174,8 @@ def test_subscriptions_listen_acknowledges_then_ends_on_drain(workspace):
         ack = frames[0]
         assert ack["method"] == "notifications/subscriptions/acknowledged"
         assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 11
-        # Only what the server honours: tools, not prompts (it has none to change).
-        assert ack["params"]["notifications"] == {"toolsListChanged": True}
+        # Only what the server honours: tool, resource and prompt list changes.
+        assert ack["params"]["notifications"] == {"toolsListChanged": True, "promptsListChanged": True}
         # Draining ends the subscription with a result that says so.
         assert frames[-1]["id"] == 11 and frames[-1]["result"]["resultType"] == "complete"
     finally:

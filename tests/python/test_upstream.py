@@ -74,7 +74,7 @@ def test_stdio_tools_are_listed_after_builtins_with_their_schema(stdio_server):
     tools = with_session(stdio_server, lambda s: s.list_tools()).tools
     names = [t.name for t in tools]
     proxied = [n for n in names if n.startswith("ralph_custom__")]
-    assert set(proxied) == {f"ralph_custom__fx__{t}" for t in ("echo", "whoami", "slow", "crash", "picture", "grow", "chatter")}
+    assert set(proxied) == {f"ralph_custom__fx__{t}" for t in ("echo", "whoami", "slow", "crash", "picture", "grow", "chatter", "grow_resources", "grow_prompts")}
     assert names.index(proxied[0]) > names.index("read_file")
     assert all(not n.startswith("ralph_custom__") for n in names[: names.index(proxied[0])])
     echo = next(t for t in tools if t.name == "ralph_custom__fx__echo")

@@ -142,7 +142,7 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         return handle_modern(state, headers, &id, &method, msg.params).await;
     }
     if method == "initialize" {
-        return initialize(state, &id, &msg.params);
+        return initialize(&id, &msg.params);
     }
     if let Some(reply) = check_session_headers(state, headers, &id) {
         return reply;
@@ -154,9 +154,12 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
         "logging/setLevel" => set_level(state, &id, &msg.params),
         "resources/list" => ok(&id, &resources::list(state), false),
         "resources/templates/list" => ok(&id, resources::TEMPLATES, false),
-        "prompts/list" => ok(&id, resources::NO_PROMPTS, false),
-        "prompts/get" => unknown_prompt(&id, &msg.params),
-        "resources/read" => match resources::read(state, &msg.params) {
+        "prompts/list" => ok(&id, &resources::prompts(state), false),
+        "prompts/get" => match resources::get_prompt(state, &msg.params).await {
+            Ok(body) => ok(&id, &body, false),
+            Err(e) => read_error(&id, &e, e.code),
+        },
+        "resources/read" => match resources::read_any(state, &msg.params).await {
             Ok(body) => ok(&id, &body, false),
             Err(e) => read_error(&id, &e, e.code),
         },
@@ -182,7 +185,7 @@ async fn handle_modern(
         return e.reply(Some(id));
     }
     match method {
-        "server/discover" => ok(id, &modern::discover(state), false),
+        "server/discover" => ok(id, &modern::discover(), false),
         "tools/list" => ok(
             id,
             &modern::decorate(
@@ -202,9 +205,17 @@ async fn handle_modern(
             &modern::decorate(resources::TEMPLATES, Some(modern::STABLE)),
             false,
         ),
-        "resources/read" => match resources::read(state, &params) {
-            // A handle's bytes never change.
-            Ok(body) => ok(id, &modern::decorate(&body, Some(modern::STABLE)), false),
+        "resources/read" => match resources::read_any(state, &params).await {
+            // A handle's bytes never change; an upstream's resource may.
+            Ok(body) => {
+                let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+                let hint = if uri.starts_with(crate::media_store::URI_PREFIX) {
+                    modern::STABLE
+                } else {
+                    modern::VOLATILE
+                };
+                ok(id, &modern::decorate(&body, Some(hint)), false)
+            }
             // This era reports a missing resource as invalid params.
             Err(e) if e.code == code::RESOURCE_NOT_FOUND => {
                 read_error(id, &e, code::INVALID_PARAMS)
@@ -213,24 +224,16 @@ async fn handle_modern(
         },
         "prompts/list" => ok(
             id,
-            &modern::decorate(resources::NO_PROMPTS, Some(modern::STABLE)),
+            &modern::decorate(&resources::prompts(state), Some(modern::VOLATILE)),
             false,
         ),
-        "prompts/get" => unknown_prompt(id, &params),
+        "prompts/get" => match resources::get_prompt(state, &params).await {
+            Ok(body) => ok(id, &modern::decorate(&body, Some(modern::VOLATILE)), false),
+            Err(e) => read_error(id, &e, e.code),
+        },
         "subscriptions/listen" => modern::listen(state, id, &params),
         _ => modern::RpcError::method_not_found(method).reply(Some(id)),
     }
-}
-
-/// `prompts/get`: this server has no prompts, so every name is unknown.
-fn unknown_prompt(id: &str, params: &Value) -> Reply {
-    let name = params.get("name").and_then(Value::as_str).unwrap_or("");
-    err(
-        StatusCode::OK,
-        id,
-        code::INVALID_PARAMS,
-        &format!("Unknown prompt: `{name}`; this server has no prompts (prompts/list is empty)"),
-    )
 }
 
 /// A failed `resources/read`, with `data.uri` when the resource was not found.
@@ -301,7 +304,7 @@ pub fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) ->
     }
 }
 
-fn initialize(state: &AppState, id: &str, params: &Value) -> Reply {
+fn initialize(id: &str, params: &Value) -> Reply {
     let requested = match params.get("protocolVersion") {
         Some(Value::String(v)) => v.as_str(),
         Some(_) => {
@@ -323,12 +326,16 @@ fn initialize(state: &AppState, id: &str, params: &Value) -> Reply {
     };
     let mut capabilities = ServerCapabilities::default();
     let mut tools = ToolsCapability::default();
-    // Upstream tool lists can change; ours alone cannot.
-    tools.list_changed = Some(!state.registry.upstreams().is_empty());
+    // Upstreams, and `.agent/mcp.toml` edits, change the lists.
+    tools.list_changed = Some(true);
     capabilities.tools = Some(tools);
     capabilities.logging = Some(Map::new());
-    capabilities.resources = Some(rmcp::model::ResourcesCapability::default());
-    capabilities.prompts = Some(rmcp::model::PromptsCapability::default());
+    let mut res = rmcp::model::ResourcesCapability::default();
+    res.list_changed = Some(true);
+    capabilities.resources = Some(res);
+    let mut prompts = rmcp::model::PromptsCapability::default();
+    prompts.list_changed = Some(true);
+    capabilities.prompts = Some(prompts);
     let mut result = InitializeResult::new(capabilities);
     result.protocol_version = negotiate(requested);
     result.server_info = Implementation::new("ralph-mcp", env!("CARGO_PKG_VERSION"));

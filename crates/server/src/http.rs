@@ -207,9 +207,10 @@ async fn method_not_allowed(method: Method) -> Response {
     res
 }
 
-/// `GET /mcp`: when upstream servers are configured (their tool lists can change),
-/// a stream of server notifications (`notifications/tools/list_changed`) for a
-/// client that accepts `text/event-stream` and names our session; 405 otherwise.
+/// `GET /mcp`: a stream of server notifications (`notifications/tools/list_changed`
+/// and its resource and prompt siblings, as upstreams and `.agent/mcp.toml`
+/// change) for a client that accepts `text/event-stream` and names our session;
+/// 405 otherwise.
 async fn get_mcp(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -219,7 +220,7 @@ async fn get_mcp(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
-    if state.registry.upstreams().is_empty() || !wants_stream {
+    if !wants_stream {
         return method_not_allowed(method).await;
     }
     if let Some(refusal) = dispatch::check_session_headers(&state, &headers, rpc::NO_ID) {
@@ -236,10 +237,15 @@ async fn get_mcp(
                 let tick = tokio::time::sleep(std::time::Duration::from_secs(1));
                 tokio::select! {
                     got = changes.recv() => {
-                        if matches!(got, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                            return None;
-                        }
-                        let text = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n".to_owned();
+                        let kind = match got {
+                            Ok(kind) => kind,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => crate::registry::ListKind::Tools,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        };
+                        let text = format!(
+                            "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"{}\"}}\n\n",
+                            kind.method()
+                        );
                         return Some((Ok::<_, std::convert::Infallible>(text), (state, changes)));
                     }
                     () = tick => {}
@@ -331,7 +337,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         .filter(|(_, st)| *st != crate::upstream::State::Ready)
         .map(|(name, _)| name.as_str())
         .collect();
-    let label = match (draining, dispatch_ok, starting.is_empty()) {
+    let config_error = state.registry.upstreams().config_error();
+    let label = match (
+        draining,
+        dispatch_ok,
+        starting.is_empty() && config_error.is_none(),
+    ) {
         (true, _, _) => "draining",
         (false, false, _) => "unhealthy",
         (false, true, true) => "healthy",
@@ -349,6 +360,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             .map(|(name, st)| serde_json::json!({"name": name, "state": st.to_string()}))
             .collect::<Vec<_>>(),
         "degraded_upstreams": starting,
+        "config_error": config_error,
         "dispatch": if dispatch_ok { "ok" } else { "no tool-call worker free within 2 s" },
         "sandbox": crate::sandbox::report(&ctx.exec_sandbox()),
         "path_resolver": crate::confine::beneath::resolver_name(),

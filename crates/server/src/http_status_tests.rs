@@ -144,7 +144,7 @@ async fn status_404_for_a_session_that_is_not_ours() {
 }
 
 #[tokio::test]
-async fn status_405_for_delete_and_for_get_without_a_stream() {
+async fn status_405_for_delete_and_for_get_that_takes_no_stream() {
     let f = fixture(4);
     let req = Request::delete("/mcp")
         .header("host", "127.0.0.1:9")
@@ -156,11 +156,22 @@ async fn status_405_for_delete_and_for_get_without_a_stream() {
     assert_eq!(body["jsonrpc"], "2.0", "{body}");
     let req = Request::get("/mcp")
         .header("host", "127.0.0.1:9")
-        .header("accept", "text/event-stream")
+        .header("accept", "application/json")
         .header("authorization", format!("Bearer {TOKEN}"))
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&f.app, req).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    // A client that takes a stream gets the notification stream (its body never
+    // ends, so only the head is looked at).
+    let req = Request::get("/mcp")
+        .header("host", "127.0.0.1:9")
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
 }
 
 #[tokio::test]

@@ -350,44 +350,55 @@ pub const STABLE: Cache = Cache {
 pub const VOLATILE: Cache = Cache { ttl_ms: 0 };
 
 /// `server/discover`: versions, capabilities, identity, instructions.
-pub fn discover(state: &AppState) -> String {
+pub fn discover() -> String {
     let supported = all_versions();
     let result = json!({
         "supportedVersions": supported,
-        "capabilities": capabilities(state),
+        "capabilities": capabilities(),
         "instructions": crate::dispatch::INSTRUCTIONS,
     });
     decorate(&result.to_string(), Some(STABLE))
 }
 
-/// What this server does in this era: tools (list changes when upstreams are
-/// configured), resources, prompts (none of its own), and log messages for a
+/// What this server does in this era: tools, resources and prompts (their lists
+/// change as upstreams and `.agent/mcp.toml` do), and log messages for a
 /// `tools/call` whose `_meta` asks for them.
-pub fn capabilities(state: &AppState) -> Value {
+pub fn capabilities() -> Value {
     json!({
-        "tools": { "listChanged": !state.registry.upstreams().is_empty() },
-        "resources": {},
-        "prompts": {},
+        "tools": { "listChanged": true },
+        "resources": { "listChanged": true },
+        "prompts": { "listChanged": true },
         "logging": {},
     })
 }
 
 /// `subscriptions/listen`: acknowledges the part of the filter this server
-/// honours (`toolsListChanged`), then streams `tools/list_changed` tagged with the
-/// subscription id until the client closes the stream or the server drains.
+/// honours (`toolsListChanged`, `resourcesListChanged`, `promptsListChanged`),
+/// then streams those list changes tagged with the subscription id until the
+/// client closes the stream or the server drains.
 pub fn listen(state: &Arc<AppState>, id: &str, params: &Value) -> Reply {
-    let wanted = params
-        .get("notifications")
-        .and_then(|n| n.get("toolsListChanged"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    use crate::registry::ListKind;
+    let filter = params.get("notifications");
+    let asked = |field: &str| {
+        filter
+            .and_then(|n| n.get(field))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let wanted: Vec<(ListKind, &str)> = [
+        (ListKind::Tools, "toolsListChanged"),
+        (ListKind::Resources, "resourcesListChanged"),
+        (ListKind::Prompts, "promptsListChanged"),
+    ]
+    .into_iter()
+    .filter(|(_, field)| asked(field))
+    .collect();
     let sub_id: Value = serde_json::from_str(id).unwrap_or(Value::Null);
     let tag = json!({ meta_key::SUBSCRIPTION_ID: sub_id });
-    let honoured = if wanted {
-        json!({"toolsListChanged": true})
-    } else {
-        json!({})
-    };
+    let honoured: Map<String, Value> = wanted
+        .iter()
+        .map(|(_, field)| ((*field).to_owned(), Value::Bool(true)))
+        .collect();
     let ack = json!({
         "jsonrpc": "2.0",
         "method": "notifications/subscriptions/acknowledged",
@@ -409,26 +420,32 @@ pub fn listen(state: &Arc<AppState>, id: &str, params: &Value) -> Reply {
         {
             return;
         }
-        let changed = json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/tools/list_changed",
-            "params": { "_meta": tag },
-        })
-        .to_string();
+        let changed = |kind: ListKind| {
+            json!({
+                "jsonrpc": "2.0",
+                "method": kind.method(),
+                "params": { "_meta": tag },
+            })
+            .to_string()
+        };
         loop {
-            tokio::select! {
+            let kind = tokio::select! {
                 () = tx.closed() => return,
                 () = state.drained() => break,
                 got = changes.recv() => match got {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if wanted => {
-                        let ev = crate::progress::Event { json: changed.clone(), last: false };
-                        if tx.send(ev).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(kind) => kind,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ListKind::Tools,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
+            };
+            if wanted.iter().any(|(k, _)| *k == kind) {
+                let ev = crate::progress::Event {
+                    json: changed(kind),
+                    last: false,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
             }
         }
         // The server ends the subscription: a result says it ended gracefully.

@@ -52,8 +52,30 @@ pub struct Registry {
     upstreams: Upstreams,
     /// Whether the session may see and call upstream tools.
     upstream_visible: bool,
-    /// Tells open GET streams that `tools/list` changed.
-    list_changed: tokio::sync::broadcast::Sender<()>,
+    /// Tells open GET streams and listeners that a list changed.
+    list_changed: tokio::sync::broadcast::Sender<ListKind>,
+}
+
+/// Which list changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// `tools/list`.
+    Tools,
+    /// `resources/list`.
+    Resources,
+    /// `prompts/list`.
+    Prompts,
+}
+
+impl ListKind {
+    /// The notification method that announces the change.
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "notifications/tools/list_changed",
+            Self::Resources => "notifications/resources/list_changed",
+            Self::Prompts => "notifications/prompts/list_changed",
+        }
+    }
 }
 
 impl Registry {
@@ -116,18 +138,59 @@ impl Registry {
         }
     }
 
-    /// Follows upstream tool-list changes forever: re-serialises `tools/list`
-    /// and tells subscribers. Run by the server once it has a runtime.
+    /// Follows upstream changes forever: re-serialises `tools/list` and tells
+    /// subscribers which of the tool, resource and prompt lists changed. Run by
+    /// the server once it has a runtime.
     pub async fn follow_upstreams(&self) {
-        if self.upstreams.is_empty() {
-            return;
-        }
+        let fingerprint = |s: &Self| {
+            (
+                s.list_result_json(),
+                serde_json::to_string(&s.upstream_resources()).unwrap_or_default(),
+                serde_json::to_string(&s.upstream_prompts()).unwrap_or_default(),
+            )
+        };
+        let mut last = fingerprint(self);
         loop {
             self.upstreams.changed.notified().await;
             self.rebuild_list();
-            let _ = self.list_changed.send(());
-            self.publish_catalog();
+            let now = fingerprint(self);
+            for (changed, kind) in [
+                (now.0 != last.0, ListKind::Tools),
+                (now.1 != last.1, ListKind::Resources),
+                (now.2 != last.2, ListKind::Prompts),
+            ] {
+                if changed {
+                    let _ = self.list_changed.send(kind);
+                }
+            }
+            if now.0 != last.0 {
+                self.publish_catalog();
+            }
+            last = now;
         }
+    }
+
+    /// The upstream resources this session may see (gated like upstream tools).
+    pub fn upstream_resources(&self) -> Vec<rmcp::model::Resource> {
+        if self.upstream_visible {
+            self.upstreams.resources()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The upstream prompts this session may see (gated like upstream tools).
+    pub fn upstream_prompts(&self) -> Vec<rmcp::model::Prompt> {
+        if self.upstream_visible {
+            self.upstreams.prompts()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// True when this session may use upstream tools, resources and prompts.
+    pub fn upstream_visible(&self) -> bool {
+        self.upstream_visible
     }
 
     /// Writes `.agent/mcp/parent_catalog.json` for Ralph, which hands it to the
@@ -144,8 +207,8 @@ impl Registry {
         }
     }
 
-    /// Subscribes to `tools/list` changes.
-    pub fn subscribe_list_changed(&self) -> tokio::sync::broadcast::Receiver<()> {
+    /// Subscribes to list changes.
+    pub fn subscribe_list_changed(&self) -> tokio::sync::broadcast::Receiver<ListKind> {
         self.list_changed.subscribe()
     }
 

@@ -1,6 +1,8 @@
 //! `resources/list`, `resources/templates/list` and `resources/read`: the media
-//! replay handles (`ralph://media/<uuid>`) that `read_media` gave out; and the
-//! (empty) `prompts/list`.
+//! replay handles (`ralph://media/<uuid>`) that `read_media` gave out, then the
+//! upstreams' resources; `prompts/list` and `prompts/get`: the upstreams'
+//! prompts (this server has none of its own). Upstream resources and prompts
+//! are gated like upstream tools (`upstream.tool_use`).
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -12,12 +14,14 @@ use crate::state::AppState;
 /// The one template: every replay handle.
 pub const TEMPLATES: &str = r#"{"resourceTemplates":[{"uriTemplate":"ralph://media/{id}","name":"media","title":"Media replay handle","description":"Media registered by read_media or read_image that was not delivered inline; read it with resources/read."}]}"#;
 
-/// `prompts/list`: this server has no prompts of its own.
-pub const NO_PROMPTS: &str = r#"{"prompts":[]}"#;
+/// `prompts/list`: the upstreams' prompts, named like their tools.
+pub fn prompts(state: &AppState) -> String {
+    json!({ "prompts": state.registry.upstream_prompts() }).to_string()
+}
 
-/// Every registered artifact, oldest first.
+/// Every registered media handle, oldest first, then the upstreams' resources.
 pub fn list(state: &AppState) -> String {
-    let resources: Vec<Value> = state
+    let mut resources: Vec<Value> = state
         .registry
         .context()
         .media
@@ -33,6 +37,13 @@ pub fn list(state: &AppState) -> String {
             })
         })
         .collect();
+    resources.extend(
+        state
+            .registry
+            .upstream_resources()
+            .into_iter()
+            .filter_map(|r| serde_json::to_value(r).ok()),
+    );
     json!({ "resources": resources }).to_string()
 }
 
@@ -54,6 +65,66 @@ impl ReadError {
     }
 }
 
+/// A media handle's bytes, or an upstream resource through its upstream.
+pub async fn read_any(state: &AppState, params: &Value) -> Result<String, ReadError> {
+    let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+    if uri.starts_with(URI_PREFIX) || !state.registry.upstream_visible() {
+        return read(state, params);
+    }
+    let Some(up) = state.registry.upstreams().find_resource(uri) else {
+        return read(state, params);
+    };
+    up.read_resource(uri)
+        .await
+        .map(|r| serde_json::to_string(&r).unwrap_or_else(|_| "{}".into()))
+        .map_err(|e| ReadError {
+            code: code::INTERNAL_ERROR,
+            message: e.to_string(),
+            missing_uri: None,
+        })
+}
+
+/// `prompts/get` of an upstream prompt; an unknown name is invalid params.
+pub async fn get_prompt(state: &AppState, params: &Value) -> Result<String, ReadError> {
+    let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+    let found = state
+        .registry
+        .upstream_visible()
+        .then(|| state.registry.upstreams().find_prompt(name))
+        .flatten();
+    let Some((up, own)) = found else {
+        let listed: Vec<String> = state
+            .registry
+            .upstream_prompts()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        return Err(ReadError {
+            code: code::INVALID_PARAMS,
+            message: if listed.is_empty() {
+                format!(
+                    "Unknown prompt: `{name}`; this server has no prompts (prompts/list is empty)"
+                )
+            } else {
+                format!(
+                    "Unknown prompt: `{name}`; the prompts are {}",
+                    listed.join(", ")
+                )
+            },
+            missing_uri: None,
+        });
+    };
+    let arguments = params.get("arguments").and_then(Value::as_object).cloned();
+    up.get_prompt(&own, arguments)
+        .await
+        .map(|r| serde_json::to_string(&r).unwrap_or_else(|_| "{}".into()))
+        .map_err(|e| ReadError {
+            code: code::INTERNAL_ERROR,
+            message: e.to_string(),
+            missing_uri: None,
+        })
+}
+
 /// The bytes behind a handle, base64 in a blob; JSON-RPC errors otherwise.
 pub fn read(state: &AppState, params: &Value) -> Result<String, ReadError> {
     let uri = params
@@ -71,7 +142,7 @@ pub fn read(state: &AppState, params: &Value) -> Result<String, ReadError> {
     };
     if !uri.starts_with(URI_PREFIX) {
         return Err(not_found(format!(
-            "Resource not found: `{uri}`; this server only serves {URI_PREFIX}<uuid>"
+            "Resource not found: `{uri}`; this server serves {URI_PREFIX}<uuid> handles and the resources resources/list shows"
         )));
     }
     let (entry, bytes) = state

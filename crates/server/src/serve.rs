@@ -161,6 +161,7 @@ impl Server {
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());
         let activity = tokio::spawn(write_activity_forever(self.state.clone()));
+        let watcher = tokio::spawn(watch_config(self.state.clone()));
         // Each connection is served by hyper's HTTP/1 server directly (no version
         // sniffing: this server speaks HTTP/1.1 only) and watched for the drain.
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -196,6 +197,7 @@ impl Server {
             );
         }
         activity.abort();
+        watcher.abort();
         follow.abort();
         write_activity(&self.state);
         self.state.registry.context().jobs.kill_all();
@@ -277,5 +279,55 @@ fn warn_about_the_sandbox(ctx: &ToolContext) {
             "this kernel has no Landlock and [exec] sandbox = \"required\": every command will be refused"
         ),
         _ => {}
+    }
+}
+
+/// How often `.agent/mcp.toml` is looked at for edits.
+const CONFIG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Applies edits of `.agent/mcp.toml` to the upstreams while the server runs:
+/// added ones start, removed ones stop, changed ones restart, and clients hear
+/// `tools/list_changed`. An edit that does not parse or validate changes
+/// nothing; the reason goes to the log and to `/health` until a good edit.
+async fn watch_config(state: Arc<AppState>) {
+    let ctx = state.registry.context().clone();
+    let file = ralph_mcp_session::names::agent_paths::CONFIG_FILE;
+    let read = move || match ctx.agent.read("", file, 4 * 1024 * 1024) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => None,
+    };
+    let mut last = read();
+    loop {
+        tokio::time::sleep(CONFIG_POLL).await;
+        let now = read();
+        if now == last {
+            continue;
+        }
+        last.clone_from(&now);
+        let upstreams = state.registry.upstreams();
+        let parsed = match &now {
+            None => Ok(crate::config::McpConfig::default()),
+            Some(text) => crate::config::McpConfig::parse(text),
+        };
+        let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
+        match parsed.and_then(|cfg| Upstreams::from_config(&cfg, env.as_deref())) {
+            Ok(specs) => {
+                let (added, removed, restarted) = upstreams.apply(specs);
+                upstreams.set_config_error(None);
+                tracing::info!(
+                    ?added,
+                    ?removed,
+                    ?restarted,
+                    "applied the edited .agent/mcp.toml"
+                );
+            }
+            Err(message) => {
+                let why = format!(
+                    ".agent/mcp.toml: {message}; the last good configuration stays in effect"
+                );
+                tracing::warn!("{why}");
+                upstreams.set_config_error(Some(why));
+            }
+        }
     }
 }

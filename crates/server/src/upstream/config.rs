@@ -105,6 +105,14 @@ impl UpstreamSpec {
         format!("{}{}__{tool}", self.origin.prefix(), self.name)
     }
 
+    /// The upstream's own name behind a proxied name of this upstream.
+    pub fn unprefixed<'a>(&self, proxied: &'a str) -> Option<&'a str> {
+        proxied
+            .strip_prefix(self.origin.prefix())?
+            .strip_prefix(self.name.as_str())?
+            .strip_prefix("__")
+    }
+
     /// Whether the upstream's tool `name` is exposed.
     pub fn exposes(&self, name: &str) -> bool {
         self.tools

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientRequest, ProgressNotificationParam, ProgressToken, ServerResult, Tool,
+    ClientRequest, GetPromptRequestParams, GetPromptResult, ProgressNotificationParam,
+    ProgressToken, Prompt, ReadResourceRequestParams, ReadResourceResult, Resource, ServerResult,
+    Tool,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -96,6 +98,8 @@ struct ProgressRoutes {
 struct Handler {
     routes: Arc<ProgressRoutes>,
     list_changed: Arc<Notify>,
+    resources_changed: Arc<Notify>,
+    prompts_changed: Arc<Notify>,
 }
 
 impl ClientHandler for Handler {
@@ -118,6 +122,14 @@ impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.list_changed.notify_one();
     }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.resources_changed.notify_one();
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.prompts_changed.notify_one();
+    }
 }
 
 type Session = RunningService<RoleClient, Handler>;
@@ -130,7 +142,11 @@ pub struct Upstream {
     log_dir: Option<Arc<crate::confine::AgentDir>>,
     state: RwLock<State>,
     tools: RwLock<Vec<Tool>>,
+    resources: RwLock<Vec<Resource>>,
+    prompts: RwLock<Vec<Prompt>>,
     peer: RwLock<Option<rmcp::Peer<RoleClient>>>,
+    /// The supervising task, aborted by [`Upstream::stop`].
+    task: Mutex<Option<tokio::task::AbortHandle>>,
     routes: Arc<ProgressRoutes>,
     /// Fired when this upstream's tool list changes.
     changed: Arc<Notify>,
@@ -193,7 +209,10 @@ impl Upstream {
             log_dir,
             state: RwLock::new(State::Connecting),
             tools: RwLock::new(Vec::new()),
+            resources: RwLock::new(Vec::new()),
+            prompts: RwLock::new(Vec::new()),
             peer: RwLock::new(None),
+            task: Mutex::new(None),
             routes: Arc::new(ProgressRoutes::default()),
             changed,
             restarts: Default::default(),
@@ -202,7 +221,130 @@ impl Upstream {
 
     /// Starts supervising it (needs a Tokio runtime).
     pub fn launch(self: &Arc<Self>) {
-        tokio::spawn(self.clone().supervise());
+        let handle = tokio::spawn(self.clone().supervise());
+        if let Ok(mut t) = self.task.lock() {
+            *t = Some(handle.abort_handle());
+        }
+    }
+
+    /// Stops it for good: the session is dropped (a stdio child is killed with
+    /// it) and its tools, resources and prompts are no longer listed.
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
+            task.abort();
+        }
+        if let Ok(mut p) = self.peer.write() {
+            *p = None;
+        }
+        self.set_state(State::Failed("removed from the configuration".into()));
+        if let Ok(mut r) = self.resources.write() {
+            r.clear();
+        }
+        if let Ok(mut p) = self.prompts.write() {
+            p.clear();
+        }
+        self.set_tools(Vec::new());
+    }
+
+    /// Its resources, as the upstream lists them.
+    pub fn resources(&self) -> Vec<Resource> {
+        self.resources.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Its prompts, as the upstream lists them.
+    pub fn prompts(&self) -> Vec<Prompt> {
+        self.prompts.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn ready_peer(&self) -> Result<rmcp::Peer<RoleClient>, CallError> {
+        let peer = self.peer.read().ok().and_then(|p| p.clone());
+        match (peer, self.state()) {
+            (Some(peer), State::Ready) => Ok(peer),
+            _ => Err(CallError::Unavailable {
+                name: self.spec.name.clone(),
+                state: self.state(),
+            }),
+        }
+    }
+
+    /// Reads one of its resources.
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, CallError> {
+        let peer = self.ready_peer()?;
+        let read = peer.read_resource(ReadResourceRequestParams::new(uri.to_owned()));
+        match tokio::time::timeout(self.spec.timeout, read).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(CallError::Failed {
+                name: self.spec.name.clone(),
+                tool: format!("resources/read {uri}"),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(CallError::Timeout {
+                name: self.spec.name.clone(),
+                tool: format!("resources/read {uri}"),
+                ms: self.spec.timeout.as_millis(),
+            }),
+        }
+    }
+
+    /// Gets one of its prompts.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<GetPromptResult, CallError> {
+        let peer = self.ready_peer()?;
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        match tokio::time::timeout(self.spec.timeout, peer.get_prompt(params)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(CallError::Failed {
+                name: self.spec.name.clone(),
+                tool: format!("prompts/get {name}"),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(CallError::Timeout {
+                name: self.spec.name.clone(),
+                tool: format!("prompts/get {name}"),
+                ms: self.spec.timeout.as_millis(),
+            }),
+        }
+    }
+
+    /// Lists its resources and prompts when it has them (an upstream without the
+    /// capability has none; a failing listing is logged and leaves none).
+    async fn refresh_resources(&self, peer: &rmcp::Peer<RoleClient>) {
+        let caps = peer.peer_info().map(|i| i.capabilities.clone());
+        let has = |f: fn(&rmcp::model::ServerCapabilities) -> bool| caps.as_ref().is_some_and(f);
+        let resources = if has(|c| c.resources.is_some()) {
+            peer.list_all_resources().await.unwrap_or_else(|e| {
+                tracing::warn!(upstream = %self.spec.name, error = %e, "resources/list failed");
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        if let Ok(mut r) = self.resources.write() {
+            *r = resources;
+        }
+        self.changed.notify_one();
+    }
+
+    async fn refresh_prompts(&self, peer: &rmcp::Peer<RoleClient>) {
+        let has = peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.prompts.is_some());
+        let prompts = if has {
+            peer.list_all_prompts().await.unwrap_or_else(|e| {
+                tracing::warn!(upstream = %self.spec.name, error = %e, "prompts/list failed");
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        if let Ok(mut p) = self.prompts.write() {
+            *p = prompts;
+        }
+        self.changed.notify_one();
     }
 
     /// Its state now.
@@ -281,9 +423,12 @@ impl Upstream {
         }
     }
 
-    /// Refreshes tools on `list_changed` until the session ends; returns why it ended.
+    /// Refreshes tools, resources and prompts on their `list_changed` until the
+    /// session ends; returns why it ended.
     async fn serve_until_closed(&self, session: Session) -> String {
         let refresh = session.service().list_changed.clone();
+        let resources = session.service().resources_changed.clone();
+        let prompts = session.service().prompts_changed.clone();
         let peer = session.peer().clone();
         let waiting = session.waiting();
         tokio::pin!(waiting);
@@ -301,6 +446,8 @@ impl Upstream {
                         Err(e) => tracing::warn!(upstream = %self.spec.name, error = %e, "tools/list after list_changed failed"),
                     }
                 }
+                () = resources.notified() => self.refresh_resources(&peer).await,
+                () = prompts.notified() => self.refresh_prompts(&peer).await,
             }
         }
     }
@@ -362,6 +509,8 @@ impl Upstream {
         let handler = Handler {
             routes: self.routes.clone(),
             list_changed: Arc::new(Notify::new()),
+            resources_changed: Arc::new(Notify::new()),
+            prompts_changed: Arc::new(Notify::new()),
         };
         let limit = self.spec.startup_timeout;
         let attempt = async {
@@ -444,8 +593,11 @@ impl Upstream {
                 limit.as_millis()
             )
         })??;
+        let peer = session.peer().clone();
+        self.refresh_resources(&peer).await;
+        self.refresh_prompts(&peer).await;
         if let Ok(mut p) = self.peer.write() {
-            *p = Some(session.peer().clone());
+            *p = Some(peer);
         }
         self.set_tools(self.filter(tools));
         Ok(session)
@@ -465,13 +617,7 @@ impl Upstream {
         while self.state() == State::Connecting && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let peer = self.peer.read().ok().and_then(|p| p.clone());
-        let (Some(peer), State::Ready) = (peer, self.state()) else {
-            return Err(CallError::Unavailable {
-                name: self.spec.name.clone(),
-                state: self.state(),
-            });
-        };
+        let peer = self.ready_peer()?;
         let failed = |message: String| CallError::Failed {
             name: self.spec.name.clone(),
             tool: tool.to_owned(),

@@ -10,20 +10,27 @@ pub mod config;
 pub mod conn;
 pub mod normalize;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
-use rmcp::model::Tool;
+use rmcp::model::{Prompt, Resource, Tool};
 use tokio::sync::Notify;
 
 pub use conn::{State, Upstream};
 
 pub use ralph_mcp_session::names::is_upstream_tool as is_proxied;
 
-/// All upstreams of one server.
+/// All upstreams of one server. The set changes when `.agent/mcp.toml` does
+/// ([`Upstreams::apply`]); everything else reads a snapshot of it.
 #[derive(Debug, Default)]
 pub struct Upstreams {
-    list: Vec<Arc<Upstream>>,
-    /// Fired when any upstream's tool list changes.
+    list: RwLock<Vec<Arc<Upstream>>>,
+    log_dir: Option<Arc<crate::confine::AgentDir>>,
+    /// Set once [`Upstreams::launch`] ran: upstreams added later start at once.
+    launched: AtomicBool,
+    /// Why the last edit of the configuration was not applied, if it was not.
+    config_error: RwLock<Option<String>>,
+    /// Fired when any upstream's tools, resources or prompts change, or the set does.
     pub changed: Arc<Notify>,
 }
 
@@ -39,7 +46,13 @@ impl Upstreams {
             .into_iter()
             .map(|s| Upstream::new(s, log_dir.clone(), changed.clone()))
             .collect();
-        Self { list, changed }
+        Self {
+            list: RwLock::new(list),
+            log_dir,
+            launched: AtomicBool::new(false),
+            config_error: RwLock::new(None),
+            changed,
+        }
     }
 
     /// Reads `[mcp_servers]` from the workspace's mcp.toml and `RALPH_UPSTREAM_MCP_CONFIG`.
@@ -55,10 +68,70 @@ impl Upstreams {
         Ok(config::merge(from_file, from_env))
     }
 
+    /// A snapshot of the current upstreams.
+    pub fn all(&self) -> Vec<Arc<Upstream>> {
+        self.list.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Makes the set of upstreams `specs`: an unchanged upstream keeps running,
+    /// a new one starts, a removed one stops (its child with it), and a changed
+    /// one is replaced. Returns the names (added, removed, restarted).
+    pub fn apply(
+        &self,
+        specs: Vec<config::UpstreamSpec>,
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let Ok(mut list) = self.list.write() else {
+            return Default::default();
+        };
+        let (mut added, mut restarted) = (Vec::new(), Vec::new());
+        let mut next = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if let Some(same) = list.iter().find(|u| u.spec == spec) {
+                next.push(same.clone());
+                continue;
+            }
+            if list.iter().any(|u| u.spec.name == spec.name) {
+                restarted.push(spec.name.clone());
+            } else {
+                added.push(spec.name.clone());
+            }
+            let up = Upstream::new(spec, self.log_dir.clone(), self.changed.clone());
+            if self.launched.load(Ordering::Acquire) {
+                up.launch();
+            }
+            next.push(up);
+        }
+        let mut removed = Vec::new();
+        for old in list.iter() {
+            if !next.iter().any(|u| Arc::ptr_eq(u, old)) {
+                old.stop();
+                if !next.iter().any(|u| u.spec.name == old.spec.name) {
+                    removed.push(old.spec.name.clone());
+                }
+            }
+        }
+        *list = next;
+        drop(list);
+        self.changed.notify_one();
+        (added, removed, restarted)
+    }
+
+    /// Records why an edit of the configuration was not applied (or clears it).
+    pub fn set_config_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.config_error.write() {
+            *slot = error;
+        }
+    }
+
+    /// Why the last edit of the configuration was not applied.
+    pub fn config_error(&self) -> Option<String> {
+        self.config_error.read().ok().and_then(|e| e.clone())
+    }
+
     /// Lists the tools of Ralph's catalog for the upstreams it names, before any
     /// is reached.
     pub fn seed(&self, catalog: &crate::ralph::catalog::Catalog) {
-        for up in &self.list {
+        for up in self.all() {
             if let Some(entry) = catalog.get(&up.spec.name) {
                 up.seed_tools(crate::ralph::catalog::tools_of(entry));
             }
@@ -67,7 +140,7 @@ impl Upstreams {
 
     /// Ralph's catalog of what the upstreams list now.
     pub fn catalog(&self) -> crate::ralph::catalog::Catalog {
-        self.list
+        self.all()
             .iter()
             .map(|up| {
                 (
@@ -80,21 +153,29 @@ impl Upstreams {
 
     /// True when none are configured.
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.list.read().map_or(true, |l| l.is_empty())
     }
 
     /// Starts every upstream, in parallel, without waiting for any: the server
     /// serves its built-in tools at once and each upstream's tools appear when it
     /// is ready (`/health` says `degraded` until then).
     pub fn launch(&self) {
-        for up in &self.list {
+        self.launched.store(true, Ordering::Release);
+        for up in self.all() {
             up.launch();
+        }
+    }
+
+    /// Stops every upstream (their children with them).
+    pub fn stop_all(&self) {
+        for up in self.all() {
+            up.stop();
         }
     }
 
     /// Each upstream's name and state.
     pub fn states(&self) -> Vec<(String, State)> {
-        self.list
+        self.all()
             .iter()
             .map(|up| (up.spec.name.clone(), up.state()))
             .collect()
@@ -105,7 +186,7 @@ impl Upstreams {
     pub fn tools(&self) -> Vec<(String, Tool)> {
         let mut out: Vec<(String, Tool)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for up in &self.list {
+        for up in self.all() {
             for mut t in up.tools() {
                 let name = up.spec.proxied_name(&t.name);
                 if !seen.insert(name.clone()) {
@@ -119,13 +200,54 @@ impl Upstreams {
         out
     }
 
+    /// Every upstream resource, its name prefixed like the upstream's tools
+    /// (the URI is the upstream's own; the first upstream listing a URI serves it).
+    pub fn resources(&self) -> Vec<Resource> {
+        let mut out: Vec<Resource> = Vec::new();
+        for up in self.all() {
+            for mut r in up.resources() {
+                if out.iter().any(|o| o.uri == r.uri) {
+                    continue;
+                }
+                r.name = up.spec.proxied_name(&r.name);
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Every upstream prompt, named like the upstream's tools.
+    pub fn prompts(&self) -> Vec<Prompt> {
+        let mut out = Vec::new();
+        for up in self.all() {
+            for mut p in up.prompts() {
+                p.name = up.spec.proxied_name(&p.name);
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The upstream serving resource `uri`.
+    pub fn find_resource(&self, uri: &str) -> Option<Arc<Upstream>> {
+        self.all()
+            .into_iter()
+            .find(|up| up.resources().iter().any(|r| r.uri == uri))
+    }
+
+    /// The upstream and its own prompt name behind a proxied prompt name.
+    pub fn find_prompt(&self, proxied: &str) -> Option<(Arc<Upstream>, String)> {
+        self.all().into_iter().find_map(|up| {
+            let name = up.spec.unprefixed(proxied)?;
+            let listed = up.prompts().iter().any(|p| p.name == name);
+            listed.then(|| (up.clone(), name.to_owned()))
+        })
+    }
+
     /// The upstream and its own tool name behind a proxied name.
     pub fn find(&self, proxied: &str) -> Option<(Arc<Upstream>, String)> {
-        self.list.iter().find_map(|up| {
-            let tool = proxied
-                .strip_prefix(up.spec.origin.prefix())?
-                .strip_prefix(up.spec.name.as_str())?
-                .strip_prefix("__")?;
+        self.all().into_iter().find_map(|up| {
+            let tool = up.spec.unprefixed(proxied)?;
             let listed = up.tools().iter().any(|t| t.name == tool);
             (listed && up.spec.exposes(tool)).then(|| (up.clone(), tool.to_owned()))
         })
