@@ -26,6 +26,11 @@ const STATELESS_FIXTURE_CHECKS = new Set([
   "sep-2575-missing-capability-http-400",
   "sep-2575-http-server-no-independent-requests-on-stream",
   "sep-2575-server-no-log-without-loglevel",
+  // ralph-mcp's lists change when upstreams or .agent/mcp.toml do (tests/python/test_upstream_live.py
+  // proves the notifications); the suite changes them only through its own hooks
+  // test_trigger_tool_change and test_trigger_prompt_change.
+  "sep-2575-server-sends-prompts-list-changed-on-subscription",
+  "sep-2575-server-sends-tools-list-changed-on-subscription",
 ]);
 
 const RUNS = [

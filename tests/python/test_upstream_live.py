@@ -158,3 +158,37 @@ def test_editing_mcp_toml_adds_removes_and_restarts_upstreams_live(workspace):
     log = "".join(srv.stderr_lines) + (srv.proc.stderr.read() if srv.proc.stderr else "")
     assert "comand" in log, log[-2000:]
     assert not fixture_pids(workspace)
+
+
+def test_a_2026_07_28_listener_hears_exactly_the_lists_it_asked_for(workspace):
+    import json
+
+    from test_modern_protocol import META, modern_headers
+
+    write_config(workspace, stdio_entry())
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS)
+    frames: list[dict] = []
+    opened = threading.Event()
+
+    def listen():
+        body = {"jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+                "params": {"_meta": META, "notifications": {"toolsListChanged": True, "resourcesListChanged": True}}}
+        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **modern_headers("subscriptions/listen")}
+        with httpx2.stream("POST", srv.url, json=body, headers=h, timeout=None) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    frames.append(json.loads(line[5:]))
+                    opened.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    try:
+        assert opened.wait(10)
+        assert frames[0]["params"]["notifications"] == {"toolsListChanged": True, "resourcesListChanged": True}
+        for tool in ("grow", "grow_prompts", "grow_resources"):
+            assert not call(srv, f"ralph_custom__fx__{tool}").is_error
+        methods = lambda: [f.get("method") for f in frames[1:]]
+        wait(lambda: {"notifications/tools/list_changed", "notifications/resources/list_changed"} <= set(methods()), f"got {methods()}")
+        assert "notifications/prompts/list_changed" not in methods()
+        assert all(f["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 7 for f in frames[1:])
+    finally:
+        srv.stop()

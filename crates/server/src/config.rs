@@ -84,14 +84,12 @@ pub struct McpConfig {
     /// `[mcp_servers.*]`: upstream servers, kept as written.
     #[serde(default)]
     pub mcp_servers: toml::Table,
-    /// Ralph's `[web_search]`, accepted (so Ralph's files parse) and not used.
+    /// Ralph's `[web_search]`: `web_search`'s backends.
     #[serde(default)]
-    #[allow(dead_code)]
-    pub web_search: Option<toml::Table>,
-    /// Ralph's `[web_visit]`, accepted (so Ralph's files parse) and not used.
+    pub web_search: crate::tools::web::WebSearchConfig,
+    /// Ralph's `[web_visit]`: `visit_url` and `download_url`.
     #[serde(default)]
-    #[allow(dead_code)]
-    pub web_visit: Option<toml::Table>,
+    pub web_visit: crate::tools::web::WebVisitConfig,
 }
 
 /// A configuration file that cannot be used.
@@ -156,6 +154,7 @@ impl McpConfig {
             ));
         }
         let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        crate::tools::web::config::check(&cfg.web_search, &cfg.web_visit)?;
         if cfg.audit.max_bytes == 0 {
             return Err("key `audit.max_bytes` must be greater than 0".into());
         }
@@ -185,8 +184,9 @@ mod tests {
 
     #[test]
     fn defaults_and_ralph_sections_are_accepted() {
-        let cfg = McpConfig::parse("[web_search]\nprovider = \"x\"\n[web_visit]\nenabled = true\n")
-            .unwrap();
+        let cfg =
+            McpConfig::parse("[web_search]\nbackend = \"ddgs\"\n[web_visit]\nenabled = true\n")
+                .unwrap();
         assert_eq!(cfg.media, MediaConfig::default());
         let cfg = McpConfig::parse("[media]\nmax_inline_bytes = 1024\n").unwrap();
         assert_eq!(cfg.media.max_inline_bytes, 1024);

@@ -85,7 +85,10 @@ impl Registry {
         let tools = builtin_tools();
         let visible: Vec<bool> = tools
             .iter()
-            .map(|t| t.requirement.is_met_by(&ctx.session.capabilities))
+            .map(|t| {
+                t.requirement.is_met_by(&ctx.session.capabilities)
+                    && !ctx.disabled.contains(&t.name)
+            })
             .collect();
         let mut listed: Vec<Tool> = Vec::new();
         let described = |name: String, tool: &ToolDef| {

@@ -42,6 +42,12 @@ pub enum Capability {
     MediaRead,
     /// `upstream.tool_use`: call tools proxied from upstream MCP servers.
     UpstreamToolUse,
+    /// `web.search`: search the web.
+    WebSearch,
+    /// `web.visit`: fetch a page as readable text.
+    WebVisit,
+    /// `web.download`: download a URL into the workspace.
+    WebDownload,
 }
 
 /// Every capability, in canonical order.
@@ -63,6 +69,9 @@ pub const ALL_CAPABILITIES: &[Capability] = &[
     Capability::EnvRead,
     Capability::MediaRead,
     Capability::UpstreamToolUse,
+    Capability::WebSearch,
+    Capability::WebVisit,
+    Capability::WebDownload,
 ];
 
 impl Capability {
@@ -86,6 +95,9 @@ impl Capability {
             Self::EnvRead => "env.read",
             Self::MediaRead => "media.read",
             Self::UpstreamToolUse => "upstream.tool_use",
+            Self::WebSearch => "web.search",
+            Self::WebVisit => "web.visit",
+            Self::WebDownload => "web.download",
         }
     }
 }
@@ -256,16 +268,22 @@ impl FromIterator<Capability> for CapabilitySet {
 pub const DRAINS: &[(&str, &str)] = &[
     (
         "development",
-        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded",
+        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded, web.search, web.visit, web.download",
     ),
     (
         "fix",
-        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded",
+        "writes, edits, deletes, run.report_progress, env.read, process.exec_unbounded, web.search, web.visit, web.download",
     ),
-    ("review", "run.report_progress (read-only)"),
-    ("analysis", "run.report_progress (read-only)"),
+    (
+        "review",
+        "run.report_progress, web.search, web.visit (read-only)",
+    ),
+    (
+        "analysis",
+        "run.report_progress, web.search, web.visit (read-only)",
+    ),
     ("commit", "run.report_progress, workspace.write_ephemeral"),
-    ("planning", "artifact.plan_write"),
+    ("planning", "artifact.plan_write, web.search, web.visit"),
 ];
 
 /// True when `drain` is one of [`DRAINS`] (in any of the accepted spellings).
@@ -285,6 +303,8 @@ pub fn describe_drains() -> String {
 
 /// The default grants for a drain (see `docs/reference.md`). Unknown drains get the base grants.
 /// `upstream_configured` adds `upstream.tool_use` for every drain except commit.
+/// As in Ralph, every drain but commit may search and visit the web, and
+/// development and fix may download into the workspace.
 pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
     use Capability::*;
     let mut set: CapabilitySet = [
@@ -320,6 +340,13 @@ pub fn default_grants(drain: &str, upstream_configured: bool) -> CapabilitySet {
     }
     if upstream_configured && drain_key != "commit" {
         set.insert(UpstreamToolUse);
+    }
+    if drain_key != "commit" {
+        set.insert(WebSearch);
+        set.insert(WebVisit);
+    }
+    if matches!(drain_key.as_str(), "development" | "fix") {
+        set.insert(WebDownload);
     }
     set
 }
@@ -374,8 +401,7 @@ mod tests {
 
     #[test]
     fn ralphs_capabilities_for_unserved_tools_are_quiet_and_grant_nothing() {
-        let (set, unknown) =
-            CapabilitySet::parse_tokens(["workspace.read", "web.search", "media.capture"]);
+        let (set, unknown) = CapabilitySet::parse_tokens(["workspace.read", "media.capture"]);
         assert_eq!(set.len(), 1);
         assert!(unknown.is_empty(), "{unknown:?}");
     }

@@ -8,7 +8,8 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::{
-    ToolContext, ToolResult, artifact, coord, exec, git, grep, list, media, parse_args, read, write,
+    ToolContext, ToolResult, artifact, coord, exec, git, grep, list, media, parse_args, read, web,
+    write,
 };
 
 /// A boxed tool future.
@@ -416,6 +417,30 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             artifact::TypeArgs,
             artifact::finalize,
             "Validate the staged draft with the submission gate and submit it; on failure the draft is kept for repair."
+        ),
+        tool!(
+            async,
+            "web_search",
+            One(WebSearch),
+            web::SearchArgs,
+            web::web_search,
+            "Search the web through the configured backends in order ([web_search]: DuckDuckGo by default; SearXNG, Brave, Tavily, Exa). Required: query. Optional: limit (1-25, default 10), format ('raw' Title/URL/Snippet blocks, default; 'summary' a compact JSON envelope)."
+        ),
+        tool!(
+            async,
+            "visit_url",
+            One(WebVisit),
+            web::VisitArgs,
+            web::visit_url,
+            "Fetch one http(s) URL and return its readable text (the main content as Markdown) as JSON with title, effective_url and content_type. Optional: with_links (up to 100 absolute links), format 'metadata' (a bounded preview instead of the text). Private and loopback addresses are refused unless [web_visit] allows them; failures are isError with a status (timeout, unreachable, http_error, unsupported_content, too_large, blocked_by_policy, invalid_url)."
+        ),
+        tool!(
+            async,
+            "download_url",
+            One(WebDownload),
+            web::DownloadArgs,
+            web::download_url,
+            "Download one http(s) URL into the workspace file output_path (any content type, bytes as received, up to [web_visit] download_max_bytes); the write needs the same capability as write_file. format 'summary' adds a sha256 and a preview. Private and loopback addresses are refused unless [web_visit] allows them."
         ),
         tool!(
             sync,

@@ -15,6 +15,10 @@ enum Kind {
     Destructive { idempotent: bool },
     /// Runs commands: anything the sandbox lets them do.
     Command { open_world: bool },
+    /// Reads from the open web.
+    WebRead,
+    /// Writes what it reads from the open web into the workspace.
+    WebWrite,
 }
 
 /// The title and kind of a built-in tool; `None` for a name not in the catalog.
@@ -67,6 +71,9 @@ fn row(name: &str) -> Option<(&'static str, Kind)> {
             "Submit the artifact draft",
             Destructive { idempotent: true },
         ),
+        "web_search" => ("Search the web", WebRead),
+        "visit_url" => ("Read a web page", WebRead),
+        "download_url" => ("Download a URL into the workspace", WebWrite),
         "read_env" => ("Read an environment variable", Read),
         "read_media" => ("Read media", Read),
         "read_image" => ("Read image", Read),
@@ -99,6 +106,16 @@ pub fn of(name: &str) -> Option<(&'static str, ToolAnnotations)> {
             .destructive(true)
             .idempotent(false)
             .open_world(open_world),
+        Kind::WebRead => a
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(true),
+        Kind::WebWrite => a
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true)
+            .open_world(true),
     };
     Some((title, a))
 }

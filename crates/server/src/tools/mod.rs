@@ -17,6 +17,7 @@ pub mod read;
 pub mod reference;
 pub mod tracked;
 pub mod walk;
+pub mod web;
 pub mod write;
 
 use std::sync::Arc;
@@ -56,6 +57,10 @@ pub struct ToolContext {
     pub max_inline_bytes: u64,
     /// The `[exec]` sandbox settings.
     pub exec: crate::config::ExecConfig,
+    /// The `[web_search]` and `[web_visit]` settings and clients.
+    pub web: web::Web,
+    /// Tools the configuration turns off (not listed, not callable).
+    pub disabled: Vec<&'static str>,
 }
 
 impl ToolContext {
@@ -92,13 +97,22 @@ impl ToolContext {
             media_profile,
             max_inline_bytes: crate::config::DEFAULT_MAX_INLINE_BYTES,
             exec: crate::config::ExecConfig::default(),
+            web: web::Web::default(),
+            disabled: Vec::new(),
         })
     }
 
-    /// Applies the workspace's configuration (`[media]`, `[exec]`).
+    /// Applies the workspace's configuration (`[media]`, `[exec]`, `[web_*]`).
     pub fn with_config(mut self, config: &crate::config::McpConfig) -> Self {
         self.max_inline_bytes = config.media.max_inline_bytes;
         self.exec = config.exec.clone();
+        self.web = web::Web::new(config.web_search.clone(), config.web_visit.clone());
+        if !config.web_search.enabled {
+            self.disabled.push("web_search");
+        }
+        if !config.web_visit.enabled {
+            self.disabled.extend(["visit_url", "download_url"]);
+        }
         self
     }
 

@@ -90,10 +90,14 @@ pub struct WriteFileArgs {
     pub content: String,
 }
 
-/// `write_file`: create or replace a file. A git-tracked file needs
-/// `workspace.write_tracked`; a new or untracked file needs `workspace.write_ephemeral`.
-pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
-    let raw = args.path.as_str();
+/// Creates or atomically replaces the file `raw` with `bytes`, confined to the
+/// roots, with the capability a tracked or an untracked file needs.
+pub fn write_confined(
+    ctx: &ToolContext,
+    tool: &str,
+    raw: &str,
+    bytes: &[u8],
+) -> Result<(), ToolError> {
     let located = ctx.locate_mutation(raw)?;
     // The parent may not exist yet: then the file is new (and untracked), and the
     // capability is checked before any directory is made.
@@ -115,10 +119,10 @@ pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
         _ => false,
     };
     if tracked {
-        ctx.require("write_file", Capability::WorkspaceWriteTracked)
+        ctx.require(tool, Capability::WorkspaceWriteTracked)
             .map_err(|e| ToolError::failed(format!("`{raw}` is tracked by git: {e}")))?;
     } else {
-        ctx.require("write_file", Capability::WorkspaceWriteEphemeral)?;
+        ctx.require(tool, Capability::WorkspaceWriteEphemeral)?;
     }
     let entry = match entry {
         Some(entry) => entry,
@@ -126,14 +130,15 @@ pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
     };
     let _lock = ctx.locks.lock(entry.dir.as_fd(), &entry.name);
     refuse_dir(&entry, raw)?;
-    write_atomic_at(
-        entry.dir.as_fd(),
-        &entry.name,
-        args.content.as_bytes(),
-        false,
-        None,
-    )
-    .map_err(|e| io_error(raw, e))?;
+    write_atomic_at(entry.dir.as_fd(), &entry.name, bytes, false, None)
+        .map_err(|e| io_error(raw, e))
+}
+
+/// `write_file`: create or replace a file. A git-tracked file needs
+/// `workspace.write_tracked`; a new or untracked file needs `workspace.write_ephemeral`.
+pub fn write_file(ctx: &ToolContext, args: WriteFileArgs) -> ToolResult {
+    let raw = args.path.as_str();
+    write_confined(ctx, "write_file", raw, args.content.as_bytes())?;
     Ok(text_result(format!(
         "Successfully wrote {} bytes to {}",
         args.content.len(),

@@ -90,12 +90,17 @@ impl Upstreams {
                 next.push(same.clone());
                 continue;
             }
-            if list.iter().any(|u| u.spec.name == spec.name) {
-                restarted.push(spec.name.clone());
-            } else {
-                added.push(spec.name.clone());
-            }
+            let previous = list.iter().find(|u| u.spec.name == spec.name).cloned();
             let up = Upstream::new(spec, self.log_dir.clone(), self.changed.clone());
+            match previous {
+                // A restarted upstream keeps listing its tools: a call made while it
+                // reconnects waits for it instead of finding the tool gone.
+                Some(old) => {
+                    restarted.push(up.spec.name.clone());
+                    up.seed_tools(old.tools());
+                }
+                None => added.push(up.spec.name.clone()),
+            }
             if self.launched.load(Ordering::Acquire) {
                 up.launch();
             }
