@@ -20,9 +20,6 @@ use sha2::Sha256;
 /// Ralph 0.9.30's tools that ralph-mcp does not serve yet. A call to one is
 /// answered with what is missing instead of a bare "unknown tool".
 pub const TOOLS_NOT_SERVED: &[&str] = &[
-    "web_search",
-    "visit_url",
-    "download_url",
     "ralph_index_status",
     "ralph_reindex",
     "ralph_graph",
