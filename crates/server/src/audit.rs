@@ -34,6 +34,9 @@ pub struct AuditConfig {
     /// Size at which the file is rotated (bytes, greater than 0).
     #[serde(default = "default_max")]
     pub max_bytes: u64,
+    /// Where to export OpenTelemetry traces (OTLP/HTTP, e.g. `http://127.0.0.1:4318`).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 fn yes() -> bool {
@@ -49,6 +52,7 @@ impl Default for AuditConfig {
         Self {
             enabled: true,
             max_bytes: DEFAULT_MAX_BYTES,
+            otlp_endpoint: None,
         }
     }
 }
@@ -67,7 +71,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// The word written for it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Error => "error",
@@ -206,6 +211,7 @@ mod tests {
             &AuditConfig {
                 enabled: true,
                 max_bytes: 2000,
+                otlp_endpoint: None,
             },
         );
         let d = digest(&serde_json::json!({"path": "a"}));

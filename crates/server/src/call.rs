@@ -44,9 +44,10 @@ struct Trail {
 
 impl Trail {
     fn new(state: &AppState, tool: &str, args: &Value) -> Self {
+        let wanted = state.audit.is_on() || state.traces.get().is_some();
         Self {
             tool: ralph_mcp_session::names::canonical_tool_name(tool).to_owned(),
-            digest: state.audit.is_on().then(|| crate::audit::digest(args)),
+            digest: wanted.then(|| crate::audit::digest(args)),
         }
     }
 
@@ -57,15 +58,21 @@ impl Trail {
         started: Instant,
         bytes: usize,
     ) {
-        if let Some(digest) = &self.digest {
-            state.audit.record(
-                &state.registry.context().session.payload.session_id,
-                &self.tool,
-                digest,
-                outcome,
-                started.elapsed(),
-                bytes,
-            );
+        let Some(digest) = &self.digest else {
+            return;
+        };
+        let took = started.elapsed();
+        state.audit.record(
+            &state.registry.context().session.payload.session_id,
+            &self.tool,
+            digest,
+            outcome,
+            took,
+            bytes,
+        );
+        if let Some(traces) = state.traces.get() {
+            let end = std::time::SystemTime::now();
+            traces.call(&self.tool, outcome, end - took, end, bytes, digest);
         }
     }
 }

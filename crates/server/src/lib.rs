@@ -32,6 +32,7 @@ mod rpc;
 pub mod secret;
 mod serve;
 mod state;
+mod telemetry;
 mod tls;
 mod tools;
 mod upstream;

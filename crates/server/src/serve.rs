@@ -113,6 +113,8 @@ impl Server {
             })?;
         let mut state = AppState::new(config, registry, &session_id);
         state.activity_relay = relay;
+        state.traces_endpoint =
+            crate::telemetry::endpoint(config_file.audit.otlp_endpoint.as_deref());
         state.audit = crate::audit::Audit::start(
             crate::confine::AgentDir::new(workspace_root.as_path()).map_err(workspace_err)?,
             &config_file.audit,
@@ -157,6 +159,19 @@ impl Server {
         let mut listener = PausableListener::new(listener, handover.pause_file.take())
             .map_err(ServeError::Listener)?;
         self.state.registry.upstreams().launch();
+        if let Some(url) = &self.state.traces_endpoint {
+            match crate::telemetry::Traces::start(
+                url,
+                &self.state.registry.context().session.payload.session_id,
+            ) {
+                Ok(traces) => {
+                    let _ = self.state.traces.set(traces);
+                }
+                Err(e) => {
+                    tracing::warn!("OpenTelemetry traces are off: cannot export to {url}: {e}");
+                }
+            }
+        }
         let follower = self.state.clone();
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());
@@ -200,6 +215,9 @@ impl Server {
         watcher.abort();
         follow.abort();
         write_activity(&self.state);
+        if let Some(traces) = self.state.traces.get() {
+            traces.shutdown();
+        }
         self.state.registry.context().jobs.kill_all();
         Ok(())
     }

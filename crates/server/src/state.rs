@@ -73,6 +73,10 @@ pub struct AppState {
     pub activity_relay: Option<crate::ralph::relay::ActivityRelay>,
     /// The audit trail of tool calls.
     pub audit: crate::audit::Audit,
+    /// Where OpenTelemetry traces go, if anywhere (set once the runtime runs).
+    pub traces_endpoint: Option<String>,
+    /// The traces exporter, started by `serve` inside its runtime.
+    pub traces: std::sync::OnceLock<crate::telemetry::Traces>,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
     draining: AtomicBool,
@@ -104,6 +108,8 @@ impl AppState {
             dev_timebox: Default::default(),
             activity_relay: None,
             audit: crate::audit::Audit::off(),
+            traces_endpoint: None,
+            traces: std::sync::OnceLock::new(),
             permits,
             log_level: AtomicU8::new(1),
             draining: AtomicBool::new(false),
