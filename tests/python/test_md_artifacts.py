@@ -283,3 +283,23 @@ def test_rejections_reach_ralphs_retry_prompt_and_a_fix_clears_them(srv, tmp_pat
     assert not r.is_error, body
     assert body["validation_recovered"] is True and body["message"] == "VALIDATION RECOVERED"
     assert ralph("hint", str(srv.workspace), "planning", cwd=tmp_path)["hint"] == ""
+
+
+def test_coordinate_answers_with_ralphs_own_text(tmp_path):
+    import re
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = start_server(ws, capabilities=["workspace.read", "artifact.plan_write"], drain="planning")
+    try:
+        args = {"action": "claim", "work_unit_id": "WU-1", "payload": {"files": ["a.rs", "b.rs"], "note": "é"}}
+        ours = text_of(call(s, "coordinate", args))
+    finally:
+        s.stop()
+    stamp = int(re.search(r"timestamp=(\d+)", ours).group(1))
+    code = ("import json,sys; from ralph.mcp.tools.coordination import format_coordination_text as f; "
+            "a=json.loads(sys.argv[1]); print(f(action=a['action'], session_id='test-session', timestamp=int(sys.argv[2]), "
+            "work_unit_id=a['work_unit_id'], payload=a['payload']), end='')")
+    p = subprocess.run([str(RALPH_PY), "-c", code, json.dumps(args), str(stamp)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert ours == p.stdout

@@ -23,7 +23,6 @@ pub const TOOLS_NOT_SERVED: &[&str] = &[
     "ralph_index_status",
     "ralph_reindex",
     "ralph_graph",
-    "coordinate",
     "media_capture",
 ];
 
@@ -144,5 +143,84 @@ mod tests {
             let text = progress_text(&s, &s, 5);
             prop_assert_eq!(text.lines().count(), 2);
         }
+    }
+}
+
+/// `serde_json` output with Python's `json.dumps` separators (`", "` and `": "`),
+/// for texts Ralph formats with it.
+pub fn python_json(value: &serde_json::Value) -> String {
+    struct Spaced;
+    impl serde_json::ser::Formatter for Spaced {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+        ) -> std::io::Result<()> {
+            writer.write_all(b": ")
+        }
+    }
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Spaced);
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
+}
+
+/// Ralph's `coordinate` result text (0.9.30, `tools/coordination.py`).
+pub fn coordination_text(
+    action: &str,
+    session_id: &str,
+    unix_s: u64,
+    work_unit_id: Option<&str>,
+    payload: Option<&serde_json::Value>,
+) -> String {
+    let mut text = format!(
+        "Coordination action '{action}' processed: session_id={session_id}, timestamp={unix_s}"
+    );
+    if let Some(unit) = work_unit_id {
+        text.push_str(&format!(", work_unit_id={unit}"));
+    }
+    if let Some(p) = payload {
+        text.push_str(&format!(", payload={}", python_json(p)));
+    }
+    text.push_str("\n[Coordination event emitted to pipeline]");
+    text
+}
+
+#[cfg(test)]
+mod coordination_tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_spelled_like_pythons_json_dumps() {
+        let p = serde_json::json!({"a": [1, 2], "b": {"c": "é"}});
+        assert_eq!(python_json(&p), r#"{"a": [1, 2], "b": {"c": "é"}}"#);
+        let t = coordination_text("claim", "s1", 7, Some("u-1"), Some(&p));
+        assert_eq!(
+            t,
+            "Coordination action 'claim' processed: session_id=s1, timestamp=7, work_unit_id=u-1, payload={\"a\": [1, 2], \"b\": {\"c\": \"é\"}}\n[Coordination event emitted to pipeline]"
+        );
     }
 }

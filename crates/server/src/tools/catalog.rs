@@ -444,6 +444,14 @@ pub fn builtin_tools() -> Vec<ToolDef> {
         ),
         tool!(
             sync,
+            "coordinate",
+            One(ArtifactPlanWrite),
+            coord::CoordinateArgs,
+            coord::coordinate,
+            "Coordinate parallel work units (Ralph's planning-drain event; deprecated in Ralph, kept for its prompts). Required: action. Optional: work_unit_id, payload (object). Acknowledged with a coordination line; nothing is written."
+        ),
+        tool!(
+            sync,
             "read_env",
             One(EnvRead),
             coord::ReadEnvArgs,

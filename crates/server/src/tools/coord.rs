@@ -218,3 +218,28 @@ mod tests {
         assert_eq!(file_key(""), "unknown-run");
     }
 }
+
+/// Arguments of `coordinate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinateArgs {
+    /// The coordination action, e.g. `claim` or `release`.
+    pub action: String,
+    /// The work unit it concerns.
+    pub work_unit_id: Option<String>,
+    /// Anything the action carries.
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `coordinate`: Ralph's (deprecated) work-unit coordination event, acknowledged
+/// with Ralph's text; nothing in the workspace changes.
+pub fn coordinate(ctx: &ToolContext, args: CoordinateArgs) -> ToolResult {
+    let payload = args.payload.map(serde_json::Value::Object);
+    Ok(text_result(ralph::coordination_text(
+        &args.action,
+        &ctx.session.payload.session_id,
+        now_ms() / 1000,
+        args.work_unit_id.as_deref(),
+        payload.as_ref(),
+    )))
+}

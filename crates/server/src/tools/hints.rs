@@ -74,6 +74,7 @@ fn row(name: &str) -> Option<(&'static str, Kind)> {
         "web_search" => ("Search the web", WebRead),
         "visit_url" => ("Read a web page", WebRead),
         "download_url" => ("Download a URL into the workspace", WebWrite),
+        "coordinate" => ("Coordinate work units", Additive { idempotent: false }),
         "read_env" => ("Read an environment variable", Read),
         "read_media" => ("Read media", Read),
         "read_image" => ("Read image", Read),
