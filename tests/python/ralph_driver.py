@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -177,6 +178,16 @@ def scenario_completion(workspace: str, secret: str) -> dict:
     from ralph.agents.invoke import _session as transcript
 
     run_id = "ralph-run-complete"
+    # A reused run id whose earlier completion Ralph could only tombstone in .agent/state.db:
+    # the database is read before the sentinel file, so the completion must land there.
+    # (Written with an explicit created_at: the SQLite of this Python may predate
+    # unixepoch('subsec'), which Ralph's schema uses as the default.)
+    from ralph.mcp.artifacts.state_db import CLEARED_SENTINEL_HMAC, RunStateDB
+
+    db = RunStateDB(Path(workspace))
+    db.close()
+    with sqlite3.connect(Path(workspace) / ".agent" / "state.db") as conn:
+        conn.execute("INSERT INTO completion_sentinels (run_id, hmac, created_at) VALUES (?, ?, 0)", (run_id, CLEARED_SENTINEL_HMAC))
     # Ralph, the broker, holds the secret in its environment and lets only the server inherit it.
     os.environ["RALPH_BROKER_SECRET"] = secret
     bridge = start(workspace, "development", run_id=run_id, broker_secret=secret)
@@ -194,6 +205,7 @@ def scenario_completion(workspace: str, secret: str) -> dict:
     return {
         "text": text,
         "sentinel": cs._check_completion_sentinel(Path(workspace), run_id, sentinel_secret=secret),
+        "db_row": cs._db_sentinel_lookup(Path(workspace), run_id)[0],
         "sentinel_wrong_secret": cs._check_completion_sentinel(Path(workspace), run_id, sentinel_secret="other"),
         "explicit": cs.extract_explicit_completion([ndjson]),
         "whole_line": transcript._is_whole_completion_line(first_line),

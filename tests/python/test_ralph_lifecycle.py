@@ -115,6 +115,7 @@ def test_completion_and_progress_as_ralph_reads_them(ws):
     out = drive("completion", ws, "broker-secret-1234")
     # The sentinel, HMAC'd with the broker secret Ralph holds; a wrong secret fails.
     assert out["sentinel"] is True
+    assert out["db_row"] is True, "the completion is in .agent/state.db, over Ralph's tombstone"
     assert out["sentinel_wrong_secret"] is False
     assert out["explicit"] is True
     assert out["whole_line"] is True, out["text"]

@@ -123,6 +123,16 @@ pub fn declare_complete(ctx: &ToolContext, args: CompleteArgs) -> ToolResult {
             &bytes,
         )
         .map_err(|e| not_recorded(&path, e))?;
+    // Ralph reads `.agent/state.db` first; a row it cleared for a reused run id
+    // would hide the file below, so the row is written too (best effort: the file
+    // is Ralph's fallback).
+    let hmac = crate::secret::broker_secret().map(|s| ralph::sentinel_hmac(s, run_id));
+    if let Err(e) = super::artifact::receipts::write_completion(&ctx.agent, run_id, hmac.as_deref())
+    {
+        tracing::warn!(
+            "completion not recorded in .agent/state.db ({e}); Ralph reads the sentinel file instead"
+        );
+    }
     let sentinel = ralph::sentinel_file_name(&key);
     ctx.agent
         .write_atomic(

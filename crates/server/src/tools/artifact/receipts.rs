@@ -97,6 +97,20 @@ fn open(agent: &AgentDir) -> Result<Connection, String> {
     Ok(conn)
 }
 
+/// Records a declared completion where Ralph looks first: a row in
+/// `completion_sentinels` (Ralph 0.9.30, `tools/coordination.py`
+/// `_write_completion_sentinel`), replacing one a re-invocation had cleared.
+pub fn write_completion(agent: &AgentDir, run_id: &str, hmac: Option<&str>) -> Result<(), String> {
+    let conn = open(agent)?;
+    conn.execute(
+        "INSERT INTO completion_sentinels (run_id, hmac) VALUES (?1, ?2) \
+         ON CONFLICT(run_id) DO UPDATE SET hmac=excluded.hmac, created_at=unixepoch('subsec')",
+        params![run_id, hmac],
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 /// Where a receipt landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
