@@ -360,7 +360,7 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             One(ArtifactSubmit),
             coord::CompleteArgs,
             coord::declare_complete,
-            "Declare the task complete (or partial, with partial_reason). The record is written durably under .agent/completion/ and as Ralph's sentinel .agent/completion_seen_<run id>.json; if either cannot be written the call fails."
+            "Declare the task complete (or partial, with partial_reason). The record is written durably under .agent/completion/ and as Ralph's sentinel (.agent/state.db and .agent/completion_seen_<run id>.json); if the files cannot be written the call fails."
         ),
         tool!(
             sync,
