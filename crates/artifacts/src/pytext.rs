@@ -71,20 +71,14 @@ pub fn splitlines(s: &str) -> Vec<&str> {
 /// private-use or unassigned character, and not a separator other than the
 /// ASCII space.
 pub fn is_printable(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !matches!(
-        get_general_category(c),
-        GeneralCategory::Control
-            | GeneralCategory::Format
-            | GeneralCategory::Surrogate
-            | GeneralCategory::PrivateUse
-            | GeneralCategory::Unassigned
-            | GeneralCategory::LineSeparator
-            | GeneralCategory::ParagraphSeparator
-            | GeneralCategory::SpaceSeparator
-    )
+    c == ' '
+        || !(is_other(c)
+            || matches!(
+                get_general_category(c),
+                GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+                    | GeneralCategory::SpaceSeparator
+            ))
 }
 
 /// True when the general category of `c` is one of the `C*` categories.

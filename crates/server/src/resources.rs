@@ -65,6 +65,19 @@ impl ReadError {
     }
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+/// An upstream that failed to answer, as a JSON-RPC internal error.
+fn upstream_failed(e: &crate::upstream::conn::CallError) -> ReadError {
+    ReadError {
+        code: code::INTERNAL_ERROR,
+        message: e.to_string(),
+        missing_uri: None,
+    }
+}
+
 /// A media handle's bytes, or an upstream resource through its upstream.
 pub async fn read_any(state: &AppState, params: &Value) -> Result<String, ReadError> {
     let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
@@ -76,12 +89,7 @@ pub async fn read_any(state: &AppState, params: &Value) -> Result<String, ReadEr
     };
     up.read_resource(uri)
         .await
-        .map(|r| serde_json::to_string(&r).unwrap_or_else(|_| "{}".into()))
-        .map_err(|e| ReadError {
-            code: code::INTERNAL_ERROR,
-            message: e.to_string(),
-            missing_uri: None,
-        })
+        .map_or_else(|e| Err(upstream_failed(&e)), |r| Ok(to_json(&r)))
 }
 
 /// `prompts/get` of an upstream prompt; an unknown name is invalid params.
@@ -117,12 +125,7 @@ pub async fn get_prompt(state: &AppState, params: &Value) -> Result<String, Read
     let arguments = params.get("arguments").and_then(Value::as_object).cloned();
     up.get_prompt(&own, arguments)
         .await
-        .map(|r| serde_json::to_string(&r).unwrap_or_else(|_| "{}".into()))
-        .map_err(|e| ReadError {
-            code: code::INTERNAL_ERROR,
-            message: e.to_string(),
-            missing_uri: None,
-        })
+        .map_or_else(|e| Err(upstream_failed(&e)), |r| Ok(to_json(&r)))
 }
 
 /// The bytes behind a handle, base64 in a blob; JSON-RPC errors otherwise.

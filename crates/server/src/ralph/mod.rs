@@ -149,6 +149,13 @@ mod tests {
 /// `serde_json` output with Python's `json.dumps` separators (`", "` and `": "`),
 /// for texts Ralph formats with it.
 pub fn python_json(value: &serde_json::Value) -> String {
+    fn comma<W: ?Sized + std::io::Write>(writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
     struct Spaced;
     impl serde_json::ser::Formatter for Spaced {
         fn begin_array_value<W: ?Sized + std::io::Write>(
@@ -156,22 +163,14 @@ pub fn python_json(value: &serde_json::Value) -> String {
             writer: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            comma(writer, first)
         }
         fn begin_object_key<W: ?Sized + std::io::Write>(
             &mut self,
             writer: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            comma(writer, first)
         }
         fn begin_object_value<W: ?Sized + std::io::Write>(
             &mut self,

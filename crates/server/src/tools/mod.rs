@@ -260,6 +260,16 @@ pub fn json_result(value: Value) -> CallToolResult {
     CallToolResult::success(vec![Content::text(value.to_string())])
 }
 
+/// A result holding one text block, `isError` when `error`.
+pub fn text_or_error(text: impl Into<String>, error: bool) -> CallToolResult {
+    let content = vec![Content::text(text.into())];
+    if error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    }
+}
+
 /// Refuses with a clear message unless exactly one of the named option groups is used.
 pub fn exclusive_groups(tool: &str, groups: &[(&str, bool)]) -> Result<(), ToolError> {
     let used: Vec<&str> = groups

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::write::{TextEdit, apply_edits};
 use super::{ToolContext, ToolError, ToolResult};
-use rmcp::model::{CallToolResult, ContentBlock as Content};
+use rmcp::model::CallToolResult;
 use store::Dir;
 
 /// Ralph's bundled artifact types, parsed once.
@@ -102,12 +102,19 @@ fn io_failed(what: &str, e: std::io::Error) -> ToolError {
 
 /// A JSON result, `isError` when `error`.
 fn result(value: Value, error: bool) -> CallToolResult {
-    let content = vec![Content::text(value.to_string())];
-    if error {
-        CallToolResult::error(content)
-    } else {
-        CallToolResult::success(content)
-    }
+    super::text_or_error(value.to_string(), error)
+}
+
+/// A parallel worker's namespace: its `worker_namespace`, or the parent of its
+/// `worker_artifact_dir` (as Ralph derives it).
+fn worker_namespace(ctx: &ToolContext) -> Option<std::path::PathBuf> {
+    let payload = &ctx.session.payload;
+    payload.worker_namespace.clone().or_else(|| {
+        payload
+            .worker_artifact_dir
+            .as_ref()
+            .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
+    })
 }
 
 /// The artifact types this workspace knows: Ralph's, plus its own declarations.
@@ -159,14 +166,7 @@ fn handoff(ctx: &ToolContext, kind: &str) -> Result<Option<(Dir, &'static str)>,
     let Some(name) = store::handoff_name(kind) else {
         return Ok(None);
     };
-    let payload = &ctx.session.payload;
-    let namespace = payload.worker_namespace.clone().or_else(|| {
-        payload
-            .worker_artifact_dir
-            .as_ref()
-            .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
-    });
-    let dir = match namespace {
+    let dir = match worker_namespace(ctx) {
         Some(ns) => Dir::open_abs(&ns.join("handoffs")),
         None => Dir::agent(&ctx.agent, ""),
     }
@@ -333,14 +333,7 @@ fn submit_canonical(
 
 /// The directory of the validation retry hint: `.agent/tmp`, or a worker's `<namespace>/tmp`.
 fn hint_dir(ctx: &ToolContext) -> std::io::Result<Dir> {
-    let payload = &ctx.session.payload;
-    let namespace = payload.worker_namespace.clone().or_else(|| {
-        payload
-            .worker_artifact_dir
-            .as_ref()
-            .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
-    });
-    match namespace {
+    match worker_namespace(ctx) {
         Some(ns) => Dir::open_abs(&ns.join("tmp")),
         None => Dir::agent(&ctx.agent, "tmp"),
     }

@@ -56,6 +56,19 @@ impl Failure {
         }
     }
 
+    /// The same, after an HTTP answer with `code`.
+    fn after(
+        status: &'static str,
+        error: impl Into<String>,
+        url: &str,
+        code: reqwest::StatusCode,
+    ) -> Self {
+        Self {
+            http_status: Some(code.as_u16()),
+            ..Self::new(status, error, url)
+        }
+    }
+
     /// Ralph's error payload.
     pub fn payload(&self) -> Value {
         json!({
@@ -138,13 +151,12 @@ async fn follow(
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
             else {
-                let mut f = Failure::new(
+                return Err(Failure::after(
                     "http_error",
                     format!("redirect {status} without a Location"),
                     &here,
-                );
-                f.http_status = Some(status.as_u16());
-                return Err(f);
+                    status,
+                ));
             };
             current = current.join(location).map_err(|e| {
                 Failure::new(
@@ -161,32 +173,33 @@ async fn follow(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if !status.is_success() {
-            let mut f = Failure::new("http_error", format!("HTTP {status}"), &here);
-            f.http_status = Some(status.as_u16());
-            return Err(f);
+            return Err(Failure::after(
+                "http_error",
+                format!("HTTP {status}"),
+                &here,
+                status,
+            ));
         }
         if readable_only
             && !base_type(content_type.as_deref()).is_some_and(|t| READABLE.contains(&t.as_str()))
         {
-            let mut f = Failure::new(
+            return Err(Failure::after(
                 "unsupported_content",
                 format!(
                     "content type {} is not readable text; use download_url to save it",
                     content_type.as_deref().unwrap_or("(none)")
                 ),
                 &here,
-            );
-            f.http_status = Some(status.as_u16());
-            return Err(f);
+                status,
+            ));
         }
         if response.content_length().is_some_and(|n| n > max_bytes) {
-            let mut f = Failure::new(
+            return Err(Failure::after(
                 "too_large",
                 format!("response body exceeds {max_bytes} bytes"),
                 &here,
-            );
-            f.http_status = Some(status.as_u16());
-            return Err(f);
+                status,
+            ));
         }
         let mut body = Vec::new();
         let mut response = response;
@@ -196,13 +209,12 @@ async fn follow(
             .map_err(|e| Failure::new("unreachable", describe(&e), &here))?
         {
             if body.len() as u64 + chunk.len() as u64 > max_bytes {
-                let mut f = Failure::new(
+                return Err(Failure::after(
                     "too_large",
                     format!("response body exceeds {max_bytes} bytes"),
                     &here,
-                );
-                f.http_status = Some(status.as_u16());
-                return Err(f);
+                    status,
+                ));
             }
             body.extend_from_slice(&chunk);
         }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ToolContext, ToolError, ToolResult};
-use rmcp::model::{CallToolResult, ContentBlock as Content};
+use rmcp::model::CallToolResult;
 
 pub use config::{WebSearchConfig, WebVisitConfig};
 
@@ -88,21 +88,11 @@ impl Web {
 }
 
 fn result(value: Value, error: bool) -> CallToolResult {
-    let content = vec![Content::text(value.to_string())];
-    if error {
-        CallToolResult::error(content)
-    } else {
-        CallToolResult::success(content)
-    }
+    super::text_or_error(value.to_string(), error)
 }
 
 fn text(text: String, error: bool) -> CallToolResult {
-    let content = vec![Content::text(text)];
-    if error {
-        CallToolResult::error(content)
-    } else {
-        CallToolResult::success(content)
-    }
+    super::text_or_error(text, error)
 }
 
 /// Compact JSON with `bytes_out` equal to the length of the JSON that holds it.
