@@ -21,6 +21,7 @@ class Notifications:
 
     def __init__(self, srv):
         self.methods: list[str] = []
+        self.messages: list[dict] = []
         self._stop = False
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(srv,), daemon=True)
@@ -38,7 +39,9 @@ class Notifications:
                 if self._stop:
                     return
                 if line.startswith("data:"):
-                    self.methods.append(json.loads(line[5:])["method"])
+                    msg = json.loads(line[5:])
+                    self.messages.append(msg)
+                    self.methods.append(msg["method"])
 
     def wait_for(self, method: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
@@ -191,4 +194,28 @@ def test_a_2026_07_28_listener_hears_exactly_the_lists_it_asked_for(workspace):
         assert "notifications/prompts/list_changed" not in methods()
         assert all(f["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 7 for f in frames[1:])
     finally:
+        srv.stop()
+
+
+def test_upstream_state_changes_reach_clients_as_log_messages(workspace):
+    write_config(workspace, stdio_entry())
+    srv = start_ready(workspace, capabilities=UPSTREAM_CAPS)
+    notes = Notifications(srv)
+    try:
+        call(srv, "ralph_custom__fx__crash")
+        logs = lambda: [m["params"] for m in notes.messages if m["method"] == "notifications/message"]
+        wait(lambda: any(p["level"] == "warning" and "`fx` is down" in p["data"] for p in logs()), f"no down message: {logs()}")
+        wait(lambda: any(p["level"] == "info" and "`fx` is ready" in p["data"] for p in logs()), f"no ready message: {logs()}")
+        assert all(p["logger"] == "ralph-mcp/upstream" for p in logs())
+        # Above the level the client set, nothing more.
+        r = httpx2.post(srv.url, json={"jsonrpc": "2.0", "id": 3, "method": "logging/setLevel", "params": {"level": "error"}},
+                        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"})
+        assert r.json()["result"] == {}
+        seen = len(logs())
+        call(srv, "ralph_custom__fx__crash")
+        wait(lambda: health(srv)["status"] == "healthy", "fx never came back")
+        time.sleep(0.3)
+        assert len(logs()) == seen, logs()[seen:]
+    finally:
+        notes.close()
         srv.stop()

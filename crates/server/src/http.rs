@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::dispatch;
 use crate::progress::Event;
 use crate::rpc::{self, Reply};
-use crate::state::AppState;
+use crate::state::{AppState, LOG_LEVELS};
 
 /// Builds the router with its layers.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -227,29 +227,50 @@ async fn get_mcp(
         return reply_response(&state, refusal);
     }
     let changes = state.registry.subscribe_list_changed();
+    let upstream_states = state.registry.upstreams().subscribe_states();
     let events = futures_util::stream::unfold(
-        (state, changes),
-        |(state, mut changes)| async move {
+        (state, changes, upstream_states),
+        |(state, mut changes, mut upstream_states)| async move {
+            use tokio::sync::broadcast::error::RecvError;
             loop {
                 if state.is_draining() {
                     return None;
                 }
                 let tick = tokio::time::sleep(std::time::Duration::from_secs(1));
-                tokio::select! {
+                let text = tokio::select! {
                     got = changes.recv() => {
                         let kind = match got {
                             Ok(kind) => kind,
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => crate::registry::ListKind::Tools,
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                            Err(RecvError::Lagged(_)) => crate::registry::ListKind::Tools,
+                            Err(RecvError::Closed) => return None,
                         };
-                        let text = format!(
+                        format!(
                             "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"{}\"}}\n\n",
                             kind.method()
-                        );
-                        return Some((Ok::<_, std::convert::Infallible>(text), (state, changes)));
+                        )
                     }
-                    () = tick => {}
-                }
+                    // An upstream's state change, as a log message at or above the
+                    // level the client set with `logging/setLevel`.
+                    got = upstream_states.recv() => {
+                        let Ok(change) = got else { continue };
+                        let level = change.level();
+                        let idx = LOG_LEVELS.iter().position(|l| *l == level).unwrap_or(0);
+                        if (idx as u8) < state.log_level() {
+                            continue;
+                        }
+                        let note = serde_json::json!({
+                            "jsonrpc": "2.0",
+                            "method": "notifications/message",
+                            "params": {"level": level, "logger": "ralph-mcp/upstream", "data": change.message()},
+                        });
+                        format!("event: message\ndata: {note}\n\n")
+                    }
+                    () = tick => continue,
+                };
+                return Some((
+                    Ok::<_, std::convert::Infallible>(text),
+                    (state, changes, upstream_states),
+                ));
             }
         },
     );

@@ -29,6 +29,40 @@ pub const LOG_CAP: u64 = 8 * 1024 * 1024;
 /// How upstreams are restarted.
 pub const RESTART: ralph_mcp_process::RestartPolicy = ralph_mcp_process::RestartPolicy::DEFAULT;
 
+/// An upstream moved to a new state (for log messages to clients).
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    /// The upstream.
+    pub name: String,
+    /// Its new state.
+    pub state: State,
+}
+
+impl StateChange {
+    /// The MCP log level the change is reported at.
+    pub fn level(&self) -> &'static str {
+        match self.state {
+            State::Ready | State::Connecting => "info",
+            State::Down(_) => "warning",
+            State::Failed(_) => "error",
+        }
+    }
+
+    /// What the log message says.
+    pub fn message(&self) -> String {
+        format!("upstream `{}` is {}", self.name, self.state)
+    }
+}
+
+/// What an upstream tells the rest of the server: its lists changed, its state changed.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    /// Fired when its tools, resources or prompts change.
+    pub changed: Arc<Notify>,
+    /// Each state change.
+    pub states: tokio::sync::broadcast::Sender<StateChange>,
+}
+
 /// Where an upstream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -150,6 +184,8 @@ pub struct Upstream {
     routes: Arc<ProgressRoutes>,
     /// Fired when this upstream's tool list changes.
     changed: Arc<Notify>,
+    /// Told of each state change.
+    states: tokio::sync::broadcast::Sender<StateChange>,
     restarts: std::sync::atomic::AtomicU32,
 }
 
@@ -198,11 +234,11 @@ pub enum CallError {
 }
 
 impl Upstream {
-    /// An upstream for `spec`, not yet started; `changed` fires whenever its tool list changes.
+    /// An upstream for `spec`, not yet started, reporting through `signals`.
     pub fn new(
         spec: UpstreamSpec,
         log_dir: Option<Arc<crate::confine::AgentDir>>,
-        changed: Arc<Notify>,
+        signals: &Signals,
     ) -> Arc<Self> {
         Arc::new(Self {
             spec,
@@ -214,7 +250,8 @@ impl Upstream {
             peer: RwLock::new(None),
             task: Mutex::new(None),
             routes: Arc::new(ProgressRoutes::default()),
-            changed,
+            changed: signals.changed.clone(),
+            states: signals.states.clone(),
             restarts: Default::default(),
         })
     }
@@ -358,8 +395,18 @@ impl Upstream {
     }
 
     fn set_state(&self, s: State) {
-        if let Ok(mut st) = self.state.write() {
-            *st = s;
+        let changed = match self.state.write() {
+            Ok(mut st) if *st != s => {
+                *st = s.clone();
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            let _ = self.states.send(StateChange {
+                name: self.spec.name.clone(),
+                state: s,
+            });
         }
     }
 

@@ -16,13 +16,13 @@ use std::sync::{Arc, RwLock};
 use rmcp::model::{Prompt, Resource, Tool};
 use tokio::sync::Notify;
 
-pub use conn::{State, Upstream};
+pub use conn::{Signals, State, StateChange, Upstream};
 
 pub use ralph_mcp_session::names::is_upstream_tool as is_proxied;
 
 /// All upstreams of one server. The set changes when `.agent/mcp.toml` does
 /// ([`Upstreams::apply`]); everything else reads a snapshot of it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Upstreams {
     list: RwLock<Vec<Arc<Upstream>>>,
     log_dir: Option<Arc<crate::confine::AgentDir>>,
@@ -32,6 +32,7 @@ pub struct Upstreams {
     config_error: RwLock<Option<String>>,
     /// Fired when any upstream's tools, resources or prompts change, or the set does.
     pub changed: Arc<Notify>,
+    signals: Signals,
 }
 
 impl Upstreams {
@@ -42,9 +43,13 @@ impl Upstreams {
         log_dir: Option<Arc<crate::confine::AgentDir>>,
     ) -> Self {
         let changed = Arc::new(Notify::new());
+        let signals = Signals {
+            changed: changed.clone(),
+            states: tokio::sync::broadcast::channel(64).0,
+        };
         let list = specs
             .into_iter()
-            .map(|s| Upstream::new(s, log_dir.clone(), changed.clone()))
+            .map(|s| Upstream::new(s, log_dir.clone(), &signals))
             .collect();
         Self {
             list: RwLock::new(list),
@@ -52,6 +57,7 @@ impl Upstreams {
             launched: AtomicBool::new(false),
             config_error: RwLock::new(None),
             changed,
+            signals,
         }
     }
 
@@ -91,7 +97,7 @@ impl Upstreams {
                 continue;
             }
             let previous = list.iter().find(|u| u.spec.name == spec.name).cloned();
-            let up = Upstream::new(spec, self.log_dir.clone(), self.changed.clone());
+            let up = Upstream::new(spec, self.log_dir.clone(), &self.signals);
             match previous {
                 // A restarted upstream keeps listing its tools: a call made while it
                 // reconnects waits for it instead of finding the tool gone.
@@ -119,6 +125,11 @@ impl Upstreams {
         drop(list);
         self.changed.notify_one();
         (added, removed, restarted)
+    }
+
+    /// Subscribes to upstream state changes.
+    pub fn subscribe_states(&self) -> tokio::sync::broadcast::Receiver<StateChange> {
+        self.signals.states.subscribe()
     }
 
     /// Records why an edit of the configuration was not applied (or clears it).
@@ -274,7 +285,7 @@ mod tests {
         specs.extend(config::from_toml(&toml::from_str("[f]\ncommand = \"x\"").unwrap()).unwrap());
         assert_eq!(specs[2].proxied_name("t"), "ralph_custom__f__t");
         assert!(is_proxied("ralph_upstream__web__fetch") && !is_proxied("read_file"));
-        let ups = Upstreams::default();
+        let ups = Upstreams::new(Vec::new(), None);
         assert!(ups.find("ralph_custom__web__fetch").is_none());
     }
 }
