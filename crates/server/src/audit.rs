@@ -85,8 +85,38 @@ impl Outcome {
 /// The trail's writer handle; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Audit {
-    tx: Option<SyncSender<String>>,
+    tx: Option<SyncSender<Entry>>,
     dropped: Arc<AtomicU64>,
+}
+
+/// One call, as handed to the writer thread (which formats it, off the call path).
+#[derive(Debug)]
+struct Entry {
+    at: std::time::SystemTime,
+    session: String,
+    tool: String,
+    args_sha256: String,
+    outcome: Outcome,
+    duration: Duration,
+    bytes: usize,
+}
+
+impl Entry {
+    fn line(&self) -> String {
+        let at: chrono::DateTime<chrono::Utc> = self.at.into();
+        let mut line = serde_json::json!({
+            "ts": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "session": self.session,
+            "tool": self.tool,
+            "args_sha256": self.args_sha256,
+            "outcome": self.outcome.as_str(),
+            "duration_ms": (self.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            "bytes": self.bytes,
+        })
+        .to_string();
+        line.push('\n');
+        line
+    }
 }
 
 /// The digest written for a call's arguments.
@@ -111,7 +141,7 @@ impl Audit {
         if !config.enabled {
             return Self::off();
         }
-        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let (tx, rx) = sync_channel::<Entry>(QUEUE);
         let cap = config.max_bytes;
         let spawned = std::thread::Builder::new()
             .name("ralph-mcp-audit".into())
@@ -129,9 +159,10 @@ impl Audit {
                 };
                 while let Ok(first) = rx.recv() {
                     // This line and whatever else is queued, then one flush.
-                    for line in
+                    for entry in
                         std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
                     {
+                        let line = entry.line();
                         if file.is_none() {
                             file = open(&agent);
                         }
@@ -175,18 +206,16 @@ impl Audit {
         let Some(tx) = &self.tx else {
             return;
         };
-        let mut line = serde_json::json!({
-            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "session": session,
-            "tool": tool,
-            "args_sha256": args_sha256,
-            "outcome": outcome.as_str(),
-            "duration_ms": (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-            "bytes": bytes,
-        })
-        .to_string();
-        line.push('\n');
-        if let Err(TrySendError::Full(_)) = tx.try_send(line) {
+        let entry = Entry {
+            at: std::time::SystemTime::now(),
+            session: session.to_owned(),
+            tool: tool.to_owned(),
+            args_sha256: args_sha256.to_owned(),
+            outcome,
+            duration,
+            bytes,
+        };
+        if let Err(TrySendError::Full(_)) = tx.try_send(entry) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(
