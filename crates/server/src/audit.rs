@@ -1,16 +1,17 @@
 //! The audit trail: one JSON line per tool call in `.agent/audit.jsonl` — when,
 //! which tool, a SHA-256 digest of its arguments (never the arguments
 //! themselves, which may hold secrets or whole files), how it ended, how long it
-//! took and how many bytes the reply carried. Lines are handed to one writer
-//! thread through a bounded channel, so a call never waits on the disk (a full
-//! channel drops the line and counts it); the file moves to `audit.jsonl.1` when
-//! it passes `[audit] max_bytes`.
+//! took and how many bytes the reply carried. A call only appends its record to
+//! an in-memory batch; one writer thread formats and writes the batch every
+//! [`FLUSH_EVERY`] (sooner when it grows large), so a call never waits on the
+//! disk or wakes a thread. A batch past [`BACKLOG`] records drops new ones and
+//! counts them. The file moves to `audit.jsonl.1` when it passes
+//! `[audit] max_bytes`.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -21,8 +22,12 @@ use crate::confine::AgentDir;
 pub const FILE: &str = "audit.jsonl";
 /// Default `[audit] max_bytes`: 16 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
-/// Lines waiting for the writer before new ones are dropped.
-const QUEUE: usize = 4096;
+/// How often the writer writes what has gathered.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Records a batch may hold before new ones are dropped.
+pub const BACKLOG: usize = 65_536;
+/// A batch this large wakes the writer at once.
+const WAKE_AT: usize = 4096;
 
 /// The `[audit]` section of `mcp.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -82,47 +87,56 @@ impl Outcome {
     }
 }
 
-/// The trail's writer handle; cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Audit {
-    tx: Option<SyncSender<Entry>>,
-    dropped: Arc<AtomicU64>,
+/// The SHA-256 of a call's arguments (as compact JSON).
+pub type ArgsDigest = [u8; 32];
+
+/// The digest written for a call's arguments.
+pub fn digest(args: &serde_json::Value) -> ArgsDigest {
+    let bytes = serde_json::to_vec(args).unwrap_or_default();
+    Sha256::digest(&bytes).into()
 }
 
-/// One call, as handed to the writer thread (which formats it, off the call path).
+/// One call, as recorded on the call path.
 #[derive(Debug)]
 struct Entry {
-    at: std::time::SystemTime,
-    session: String,
+    at: SystemTime,
     tool: String,
-    args_sha256: String,
+    args: ArgsDigest,
     outcome: Outcome,
     duration: Duration,
     bytes: usize,
 }
 
 impl Entry {
-    fn line(&self) -> String {
+    fn write_line(&self, session: &str, out: &mut Vec<u8>) {
         let at: chrono::DateTime<chrono::Utc> = self.at.into();
-        let mut line = serde_json::json!({
+        let line = serde_json::json!({
             "ts": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "session": self.session,
+            "session": session,
             "tool": self.tool,
-            "args_sha256": self.args_sha256,
+            "args_sha256": hex::encode(self.args),
             "outcome": self.outcome.as_str(),
             "duration_ms": (self.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
             "bytes": self.bytes,
-        })
-        .to_string();
-        line.push('\n');
-        line
+        });
+        let _ = serde_json::to_writer(&mut *out, &line);
+        out.push(b'\n');
     }
 }
 
-/// The digest written for a call's arguments.
-pub fn digest(args: &serde_json::Value) -> String {
-    let bytes = serde_json::to_vec(args).unwrap_or_default();
-    hex::encode(Sha256::digest(&bytes))
+#[derive(Debug, Default)]
+struct Shared {
+    batch: Mutex<Vec<Entry>>,
+    wake: Condvar,
+    stop: AtomicBool,
+    dropped: AtomicU64,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The trail's handle; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    shared: Option<Arc<Shared>>,
 }
 
 impl Audit {
@@ -133,59 +147,30 @@ impl Audit {
 
     /// True when calls are recorded.
     pub fn is_on(&self) -> bool {
-        self.tx.is_some()
+        self.shared.is_some()
     }
 
-    /// Starts the writer thread for `.agent/audit.jsonl`.
-    pub fn start(agent: AgentDir, config: &AuditConfig) -> Self {
+    /// Starts the writer thread for `.agent/audit.jsonl`, for `session`.
+    pub fn start(agent: AgentDir, config: &AuditConfig, session: &str) -> Self {
         if !config.enabled {
             return Self::off();
         }
-        let (tx, rx) = sync_channel::<Entry>(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let writer = shared.clone();
         let cap = config.max_bytes;
+        let session = session.to_owned();
         let spawned = std::thread::Builder::new()
             .name("ralph-mcp-audit".into())
-            .spawn(move || {
-                let mut file: Option<(std::io::BufWriter<std::fs::File>, u64)> = None;
-                let open = |agent: &AgentDir| match agent.append_log("", FILE, cap) {
-                    Ok(f) => {
-                        let len = f.metadata().map_or(0, |m| m.len());
-                        Some((std::io::BufWriter::new(f), len))
-                    }
-                    Err(e) => {
-                        tracing::warn!("the audit trail cannot be written: {e}");
-                        None
-                    }
-                };
-                while let Ok(first) = rx.recv() {
-                    // This line and whatever else is queued, then one flush.
-                    for entry in
-                        std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                    {
-                        let line = entry.line();
-                        if file.is_none() {
-                            file = open(&agent);
-                        }
-                        let Some((w, len)) = file.as_mut() else {
-                            continue;
-                        };
-                        let _ = w.write_all(line.as_bytes());
-                        *len += line.len() as u64;
-                        if *len > cap {
-                            let _ = w.flush();
-                            file = open(&agent);
-                        }
-                    }
-                    if let Some((w, _)) = file.as_mut() {
-                        let _ = w.flush();
-                    }
-                }
-            });
+            .spawn(move || write_forever(&writer, &agent, cap, &session));
         match spawned {
-            Ok(_) => Self {
-                tx: Some(tx),
-                dropped: Arc::default(),
-            },
+            Ok(handle) => {
+                if let Ok(mut w) = shared.writer.lock() {
+                    *w = Some(handle);
+                }
+                Self {
+                    shared: Some(shared),
+                }
+            }
             Err(e) => {
                 tracing::warn!("the audit trail is off: cannot start its writer: {e}");
                 Self::off()
@@ -196,33 +181,106 @@ impl Audit {
     /// Records one call.
     pub fn record(
         &self,
-        session: &str,
         tool: &str,
-        args_sha256: &str,
+        args: &ArgsDigest,
         outcome: Outcome,
         duration: Duration,
         bytes: usize,
     ) {
-        let Some(tx) = &self.tx else {
+        let Some(shared) = &self.shared else {
             return;
         };
         let entry = Entry {
-            at: std::time::SystemTime::now(),
-            session: session.to_owned(),
+            at: SystemTime::now(),
             tool: tool.to_owned(),
-            args_sha256: args_sha256.to_owned(),
+            args: *args,
             outcome,
             duration,
             bytes,
         };
-        if let Err(TrySendError::Full(_)) = tx.try_send(entry) {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let Ok(mut batch) = shared.batch.lock() else {
+            return;
+        };
+        if batch.len() >= BACKLOG {
+            drop(batch);
+            let n = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(
                     dropped = n,
-                    "audit lines dropped: the writer cannot keep up"
+                    "audit records dropped: the writer cannot keep up"
                 );
             }
+            return;
+        }
+        batch.push(entry);
+        if batch.len() == WAKE_AT {
+            shared.wake.notify_one();
+        }
+    }
+
+    /// Writes what has gathered and stops the writer (at shutdown).
+    pub fn flush_and_stop(&self) {
+        if let Some(shared) = &self.shared {
+            shared.stop.store(true, Ordering::Release);
+            shared.wake.notify_one();
+            if let Some(handle) = shared.writer.lock().ok().and_then(|mut w| w.take()) {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+fn write_forever(shared: &Shared, agent: &AgentDir, cap: u64, session: &str) {
+    let open = || match agent.append_log("", FILE, cap) {
+        Ok(f) => {
+            let len = f.metadata().map_or(0, |m| m.len());
+            Some((f, len))
+        }
+        Err(e) => {
+            tracing::warn!("the audit trail cannot be written: {e}");
+            None
+        }
+    };
+    let mut file: Option<(std::fs::File, u64)> = None;
+    let mut line = Vec::with_capacity(256);
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    loop {
+        let batch = {
+            let Ok(guard) = shared.batch.lock() else {
+                return;
+            };
+            let Ok((mut guard, _)) = shared.wake.wait_timeout_while(guard, FLUSH_EVERY, |b| {
+                b.len() < WAKE_AT && !shared.stop.load(Ordering::Acquire)
+            }) else {
+                return;
+            };
+            std::mem::take(&mut *guard)
+        };
+        for entry in &batch {
+            if file.is_none() {
+                file = open();
+            }
+            let Some((f, len)) = file.as_mut() else {
+                continue;
+            };
+            line.clear();
+            entry.write_line(session, &mut line);
+            chunk.extend_from_slice(&line);
+            *len += line.len() as u64;
+            if *len > cap {
+                let _ = f.write_all(&chunk);
+                chunk.clear();
+                file = open();
+            }
+        }
+        if let Some((f, _)) = file.as_mut()
+            && !chunk.is_empty()
+        {
+            let _ = f.write_all(&chunk);
+        }
+        chunk.clear();
+        if shared.stop.load(Ordering::Acquire) {
+            return;
         }
     }
 }
@@ -242,11 +300,11 @@ mod tests {
                 max_bytes: 2000,
                 otlp_endpoint: None,
             },
+            "s",
         );
         let d = digest(&serde_json::json!({"path": "a"}));
         for _ in 0..40 {
             audit.record(
-                "s",
                 "read_file",
                 &d,
                 Outcome::Ok,

@@ -39,7 +39,7 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 #[derive(Clone)]
 struct Trail {
     tool: String,
-    digest: Option<String>,
+    digest: Option<crate::audit::ArgsDigest>,
 }
 
 impl Trail {
@@ -62,17 +62,17 @@ impl Trail {
             return;
         };
         let took = started.elapsed();
-        state.audit.record(
-            &state.registry.context().session.payload.session_id,
-            &self.tool,
-            digest,
-            outcome,
-            took,
-            bytes,
-        );
+        state.audit.record(&self.tool, digest, outcome, took, bytes);
         if let Some(traces) = state.traces.get() {
             let end = std::time::SystemTime::now();
-            traces.call(&self.tool, outcome, end - took, end, bytes, digest);
+            traces.call(
+                &self.tool,
+                outcome,
+                end - took,
+                end,
+                bytes,
+                &hex::encode(digest),
+            );
         }
     }
 }

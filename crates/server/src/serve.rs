@@ -118,6 +118,7 @@ impl Server {
         state.audit = crate::audit::Audit::start(
             crate::confine::AgentDir::new(workspace_root.as_path()).map_err(workspace_err)?,
             &config_file.audit,
+            &session_id,
         );
         state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
         let state = Arc::new(state);
@@ -215,6 +216,7 @@ impl Server {
         watcher.abort();
         follow.abort();
         write_activity(&self.state);
+        self.state.audit.flush_and_stop();
         if let Some(traces) = self.state.traces.get() {
             traces.shutdown();
         }
