@@ -28,6 +28,21 @@ fn collapse(text: &str) -> String {
     out.join("\n").trim().to_owned()
 }
 
+/// The text of a body in the charset its `Content-Type` names (UTF-8 when it
+/// names none or one `encoding_rs` does not know); bad bytes become U+FFFD.
+pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
+    let label = content_type.and_then(|ct| {
+        ct.split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+    });
+    let encoding = label
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8);
+    encoding.decode(body).0.into_owned()
+}
+
 /// Extracts `html` fetched from `base`.
 pub fn extract(html: &str, base: &str, content_type: Option<&str>, with_links: bool) -> Page {
     if super::fetch::base_type(content_type).as_deref() == Some("text/plain") {
@@ -119,6 +134,19 @@ mod tests {
         assert!(page.text.contains("`cargo add foo`"), "{}", page.text);
         assert!(!page.text.contains("evil"), "{}", page.text);
         assert_eq!(page.links, ["http://example.com/guide"]);
+    }
+
+    #[test]
+    fn bodies_are_read_in_their_declared_charset() {
+        assert_eq!(
+            decode(b"caf\xe9", Some("text/html; charset=ISO-8859-1")),
+            "café"
+        );
+        assert_eq!(decode("café".as_bytes(), Some("text/plain")), "café");
+        assert_eq!(
+            decode(b"caf\xe9", Some("text/plain; charset=\"bogus\"")),
+            "caf\u{fffd}"
+        );
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub async fn visit_url(ctx: Arc<ToolContext>, args: VisitArgs) -> ToolResult {
         }
     };
     let with_links = args.with_links.unwrap_or(cfg.extract_links);
-    let body = String::from_utf8_lossy(&fetched.body).into_owned();
+    let body = extract::decode(&fetched.body, fetched.content_type.as_deref());
     let base = fetched.effective_url.clone();
     let ct = fetched.content_type.clone();
     let page = tokio::task::spawn_blocking(move || {
