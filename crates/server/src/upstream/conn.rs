@@ -304,23 +304,32 @@ impl Upstream {
         }
     }
 
-    /// Reads one of its resources.
-    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, CallError> {
-        let peer = self.ready_peer()?;
-        let read = peer.read_resource(ReadResourceRequestParams::new(uri.to_owned()));
-        match tokio::time::timeout(self.spec.timeout, read).await {
+    /// Asks the upstream something within its timeout; `what` names the request in errors.
+    async fn ask<T>(
+        &self,
+        what: String,
+        request: impl Future<Output = Result<T, rmcp::service::ServiceError>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.spec.timeout, request).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(CallError::Failed {
                 name: self.spec.name.clone(),
-                tool: format!("resources/read {uri}"),
+                tool: what,
                 message: e.to_string(),
             }),
             Err(_) => Err(CallError::Timeout {
                 name: self.spec.name.clone(),
-                tool: format!("resources/read {uri}"),
+                tool: what,
                 ms: self.spec.timeout.as_millis(),
             }),
         }
+    }
+
+    /// Reads one of its resources.
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, CallError> {
+        let peer = self.ready_peer()?;
+        let read = peer.read_resource(ReadResourceRequestParams::new(uri.to_owned()));
+        self.ask(format!("resources/read {uri}"), read).await
     }
 
     /// Gets one of its prompts.
@@ -332,19 +341,8 @@ impl Upstream {
         let peer = self.ready_peer()?;
         let mut params = GetPromptRequestParams::new(name.to_owned());
         params.arguments = arguments;
-        match tokio::time::timeout(self.spec.timeout, peer.get_prompt(params)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(CallError::Failed {
-                name: self.spec.name.clone(),
-                tool: format!("prompts/get {name}"),
-                message: e.to_string(),
-            }),
-            Err(_) => Err(CallError::Timeout {
-                name: self.spec.name.clone(),
-                tool: format!("prompts/get {name}"),
-                ms: self.spec.timeout.as_millis(),
-            }),
-        }
+        self.ask(format!("prompts/get {name}"), peer.get_prompt(params))
+            .await
     }
 
     /// Lists its resources and prompts when it has them (an upstream without the
