@@ -52,13 +52,9 @@ pub fn validate(text: &str, spec: &Spec) -> Outcome {
         }
     }
     if !has_errors(&diagnostics)
-        && let Err(message) = requirements(&document, spec)
+        && let Err(found) = requirements(&document, spec)
     {
-        diagnostics.push(normalizer_diagnostic(
-            &document,
-            &message,
-            &spec.artifact_type,
-        ));
+        diagnostics.push(found);
     }
     Outcome {
         document,
@@ -370,9 +366,11 @@ fn item_shapes(doc: &Document, spec: &Spec) -> Vec<Diagnostic> {
     out
 }
 
-/// The requirements a valid structure must meet; the first failure, as the
-/// message Ralph's normalizer raises (its first word names the field).
-fn requirements(doc: &Document, spec: &Spec) -> Result<(), String> {
+/// The requirements a valid structure must meet; the first failure, where
+/// Ralph's normalizer reports it (`SPEC010`, on the line of the frontmatter
+/// field its message starts with, else line 1).
+fn requirements(doc: &Document, spec: &Spec) -> Result<(), Diagnostic> {
+    let raised = |message: String| normalizer_diagnostic(doc, &message, &spec.artifact_type);
     for (name, rule) in &spec.sections {
         let (Some(shape), Some(section)) = (&rule.item, doc.section(name)) else {
             continue;
@@ -382,7 +380,7 @@ fn requirements(doc: &Document, spec: &Spec) -> Result<(), String> {
         }
         let key = shape.key.as_deref().unwrap_or(name);
         for (index, item) in section.items.iter().enumerate() {
-            check_parts(shape, item, key, index)?;
+            check_parts(shape, item, key, index).map_err(raised)?;
         }
     }
     for req in &spec.requires {
@@ -391,11 +389,34 @@ fn requirements(doc: &Document, spec: &Spec) -> Result<(), String> {
             .as_ref()
             .is_none_or(|c| doc.field(&c.field) == Some(c.equals.as_str()));
         if applies && doc.item_texts(&req.items_in).is_empty() {
-            return Err(format!("<root>: {}", req.message));
+            // Ralph's model validator reports these at `<root>`: line 1, no section.
+            let why = req
+                .when
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        " or set '{}' to something other than '{}'",
+                        c.field, c.equals
+                    )
+                })
+                .unwrap_or_default();
+            return Err(Diagnostic::error(
+                1,
+                None,
+                "SPEC010",
+                format!(
+                    "{}; blocking because the canonical {} normalizer rejects the document before it is stored",
+                    req.message, spec.artifact_type
+                ),
+                format!(
+                    "add at least one '- [ID] …' item under '## {}'{why}",
+                    req.items_in
+                ),
+            ));
         }
     }
     if let Some(hook) = spec.hook {
-        hook.normalize(doc)?;
+        hook.normalize(doc).map_err(raised)?;
     }
     Ok(())
 }
@@ -442,4 +463,50 @@ pub fn normalizer_diagnostic(doc: &Document, message: &str, artifact_type: &str)
         ),
         "apply the correction named in the message and resubmit",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn codes(kind: &str, text: &str) -> Vec<(String, usize)> {
+        let spec = Registry::builtin().get(kind).unwrap();
+        validate(text, &spec)
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.rule_id, d.line))
+            .collect()
+    }
+
+    #[test]
+    fn stages_run_in_order_and_stop_at_the_first_with_errors() {
+        // A structural error hides the requirement that would fail later.
+        let missing_summary =
+            "---\ntype: issues\nstatus: issues_found\n---\n## Issues\n- [I-1] a | b | c\n";
+        assert_eq!(codes("issues", missing_summary), [("SPEC008".into(), 1)]);
+        // With the structure right, the requirement speaks, with a fix naming the section.
+        let spec = Registry::builtin().get("issues").unwrap();
+        let out = validate(
+            "---\ntype: issues\nstatus: issues_found\n---\n## Summary\n- [S-1] x\n",
+            &spec,
+        );
+        let d = &out.diagnostics[0];
+        assert_eq!((d.rule_id.as_str(), d.line), ("SPEC010", 1));
+        assert!(
+            d.fix.contains("'## Issues'") && d.fix.contains("'status'"),
+            "{}",
+            d.fix
+        );
+        assert!(!out.is_valid());
+    }
+
+    #[test]
+    fn a_closed_vocabulary_names_its_values_and_line() {
+        let out = codes(
+            "fix_result",
+            "---\ntype: fixed\n---\n## Summary\n- [S] s\n## Files Changed\n- [F] f\n",
+        );
+        assert_eq!(out, [("FIX001".into(), 2)]);
+    }
 }
