@@ -183,3 +183,7 @@ def test_non_http_schemes_are_invalid(guarded_srv):
     for url in ["file:///etc/passwd", "ftp://example.com/x", "not a url"]:
         body = payload(call(srv, "visit_url", {"url": url}))
         assert body["status"] == "invalid_url", body
+    for tool, args in [("visit_url", {"url": "https://example.com/"}), ("web_search", {"query": "q"}),
+                       ("download_url", {"url": "https://example.com/", "output_path": "x"})]:
+        res = call(srv, tool, {**args, "format": "fancy"})
+        assert res.is_error and "invalid format 'fancy'" in text_of(res), text_of(res)

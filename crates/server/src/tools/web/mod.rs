@@ -109,23 +109,18 @@ fn with_bytes_out(mut m: Map<String, Value>) -> String {
 }
 
 /// `raw` or another format word, checked against what a tool accepts.
-fn format_of(
-    tool: &str,
-    given: Option<&str>,
-    allowed: [&str; 2],
-) -> Result<String, CallToolResult> {
+fn format_of(tool: &str, given: Option<&str>, allowed: [&str; 2]) -> Result<String, ToolError> {
     let f = given.unwrap_or("raw");
     if allowed.contains(&f) {
-        Ok(f.to_owned())
-    } else {
-        Err(text(
-            format!(
-                "Invalid {tool} format: '{f}'; expected '{}' or '{}'",
-                allowed[0], allowed[1]
-            ),
-            true,
-        ))
+        return Ok(f.to_owned());
     }
+    Err(ToolError::InvalidArgs {
+        tool: tool.into(),
+        message: format!(
+            "invalid format '{f}'; expected '{}' or '{}'",
+            allowed[0], allowed[1]
+        ),
+    })
 }
 
 /// Arguments of `visit_url`.
@@ -142,10 +137,7 @@ pub struct VisitArgs {
 
 /// `visit_url`.
 pub async fn visit_url(ctx: Arc<ToolContext>, args: VisitArgs) -> ToolResult {
-    let format = match format_of("visit_url", args.format.as_deref(), ["raw", "metadata"]) {
-        Ok(f) => f,
-        Err(r) => return Ok(r),
-    };
+    let format = format_of("visit_url", args.format.as_deref(), ["raw", "metadata"])?;
     let web = &ctx.web;
     let cfg = &web.visit;
     let fetched = match fetch::fetch(
@@ -229,10 +221,7 @@ pub struct DownloadArgs {
 
 /// `download_url`.
 pub async fn download_url(ctx: Arc<ToolContext>, args: DownloadArgs) -> ToolResult {
-    let format = match format_of("download_url", args.format.as_deref(), ["raw", "summary"]) {
-        Ok(f) => f,
-        Err(r) => return Ok(r),
-    };
+    let format = format_of("download_url", args.format.as_deref(), ["raw", "summary"])?;
     let web = &ctx.web;
     let cfg = &web.visit;
     let fetched = match fetch::fetch(
@@ -308,10 +297,7 @@ pub struct SearchArgs {
 
 /// `web_search`.
 pub async fn web_search(ctx: Arc<ToolContext>, args: SearchArgs) -> ToolResult {
-    let format = match format_of("web_search", args.format.as_deref(), ["raw", "summary"]) {
-        Ok(f) => f,
-        Err(r) => return Ok(r),
-    };
+    let format = format_of("web_search", args.format.as_deref(), ["raw", "summary"])?;
     let limit = usize::try_from(args.limit.unwrap_or(10).clamp(1, 25)).unwrap_or(10);
     let cfg = &ctx.web.search;
     let mut order: Vec<&str> = Vec::new();
