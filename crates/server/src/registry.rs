@@ -1,10 +1,11 @@
 //! The capability gate in front of the tools: which tools a session sees, the
 //! cached `tools/list` reply, and dispatch of `tools/call`.
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use ralph_mcp_session::names::{canonical_tool_name, tool_alias};
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 
 use crate::progress::ProgressSink;
 use crate::tools::catalog::{Runner, ToolDef, builtin_tools};
@@ -45,8 +46,9 @@ impl Target {
 pub struct Registry {
     tools: Vec<ToolDef>,
     visible: Vec<bool>,
-    /// The built-in part of `tools/list` (raw names, then aliases).
-    builtin_listed: Vec<Tool>,
+    /// The built-in part of `tools/list` (raw names, then aliases): JSON
+    /// objects joined by commas.
+    builtin_listed: String,
     list_json: RwLock<Arc<str>>,
     ctx: Arc<ToolContext>,
     upstreams: Upstreams,
@@ -90,33 +92,31 @@ impl Registry {
                     && !ctx.disabled.contains(&t.name)
             })
             .collect();
-        let mut listed: Vec<Tool> = Vec::new();
-        let described = |name: String, tool: &ToolDef| {
-            let mut t = Tool::new(name, tool.description, tool.input_schema.clone());
-            if let Some((title, hints)) = crate::tools::hints::of(tool.name) {
-                t = t.with_title(title).with_annotations(hints);
-            }
-            if let Some(schema) = crate::tools::output::schema_of(tool.name) {
-                t = t.with_raw_output_schema(schema);
-            }
-            t
+        let entries = crate::tools::listing::entries(&tools);
+        let shown = || {
+            tools
+                .iter()
+                .zip(&entries)
+                .zip(&visible)
+                .filter(|(_, v)| **v)
         };
-        for (tool, _) in tools.iter().zip(&visible).filter(|(_, v)| **v) {
-            listed.push(described(tool.name.to_owned(), tool));
+        let mut listed: Vec<Cow<'static, str>> = shown().map(|((_, e), _)| e.clone()).collect();
+        if list_aliases {
+            listed.extend(shown().map(|((tool, e), _)| {
+                Cow::Owned(crate::tools::listing::renamed(
+                    e,
+                    tool.name,
+                    &tool_alias(tool.name),
+                ))
+            }));
         }
-        for (tool, _) in tools
-            .iter()
-            .zip(&visible)
-            .filter(|(_, v)| list_aliases && **v)
-        {
-            listed.push(described(tool_alias(tool.name), tool));
-        }
+        let builtin_listed = listed.join(",");
         let upstream_visible =
             Requirement::One(Capability::UpstreamToolUse).is_met_by(&ctx.session.capabilities);
         let registry = Self {
             tools,
             visible,
-            builtin_listed: listed,
+            builtin_listed,
             list_json: RwLock::new(Arc::from("")),
             ctx,
             upstreams,
@@ -129,13 +129,21 @@ impl Registry {
 
     /// Re-serialises `tools/list`: the built-in tools, then the upstream tools.
     fn rebuild_list(&self) {
-        let mut listed = self.builtin_listed.clone();
+        let mut json = String::with_capacity(self.builtin_listed.len() + 16);
+        json.push_str(r#"{"tools":["#);
+        json.push_str(&self.builtin_listed);
         if self.upstream_visible {
-            listed.extend(self.upstreams.tools().into_iter().map(|(_, t)| t));
+            for (_, tool) in self.upstreams.tools() {
+                if let Ok(entry) = serde_json::to_string(&tool) {
+                    if json.len() > r#"{"tools":["#.len() {
+                        json.push(',');
+                    }
+                    json.push_str(&entry);
+                }
+            }
         }
-        let json: Arc<str> = serde_json::to_string(&serde_json::json!({ "tools": listed }))
-            .unwrap_or_else(|_| r#"{"tools":[]}"#.into())
-            .into();
+        json.push_str("]}");
+        let json: Arc<str> = json.into();
         if let Ok(mut slot) = self.list_json.write() {
             *slot = json;
         }

@@ -237,7 +237,7 @@ fn write_activity(state: &AppState) {
         "last_call_unix_ms": state.metrics.last_call_unix_ms(),
     });
     let agent = &state.registry.context().agent;
-    if let Err(e) = agent.write_atomic(
+    if let Err(e) = agent.replace_ephemeral(
         ralph_mcp_session::names::agent_paths::TMP,
         ralph_mcp_session::names::agent_paths::ACTIVITY_FILE,
         record.to_string().as_bytes(),

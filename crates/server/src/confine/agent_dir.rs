@@ -118,6 +118,14 @@ impl AgentDir {
         write_atomic_at(dir.as_fd(), OsStr::new(name), bytes, false, None)
     }
 
+    /// Replaces `.agent/<sub>/<name>` atomically but without fsync, for state
+    /// that is rewritten often and worthless after a crash (see
+    /// [`super::ops::replace_ephemeral_at`]).
+    pub fn replace_ephemeral(&self, sub: &str, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let dir = self.dir(sub, true)?;
+        super::ops::replace_ephemeral_at(dir.as_fd(), OsStr::new(name), bytes)
+    }
+
     /// Opens `.agent/<sub>/<name>` for appending (created 0600 when missing);
     /// a name that is not a regular file is refused.
     pub fn append(&self, sub: &str, name: &str) -> io::Result<File> {

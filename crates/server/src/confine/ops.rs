@@ -198,6 +198,25 @@ pub fn write_atomic_at(
     no_clobber: bool,
     mode: Option<u32>,
 ) -> io::Result<()> {
+    replace_at(dir, name, bytes, no_clobber, mode, true)
+}
+
+/// As [`write_atomic_at`] without either fsync: readers still see the old bytes
+/// or the new ones, never a mix, but a power loss may lose the update. For the
+/// server's ephemeral state (the activity record), rewritten often and stale
+/// after a restart anyway, where two fsyncs per write cost more than they buy.
+pub fn replace_ephemeral_at(dir: BorrowedFd<'_>, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+    replace_at(dir, name, bytes, false, None, false)
+}
+
+fn replace_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    bytes: &[u8],
+    no_clobber: bool,
+    mode: Option<u32>,
+    durable: bool,
+) -> io::Result<()> {
     let existing = entry_type(dir, name);
     if no_clobber && matches!(existing, Ok(Some(_))) {
         // Known to fail: skip the temp file and its fsync (this runs at every start
@@ -215,7 +234,9 @@ pub fn write_atomic_at(
         let mut file = File::from(fd);
         file.write_all(bytes)?;
         rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         let flags = if no_clobber {
             RenameFlags::NOREPLACE
         } else {
@@ -228,7 +249,9 @@ pub fn write_atomic_at(
         let _ = rustix::fs::unlinkat(dir, tmp_name.as_os_str(), AtFlags::empty());
         return result;
     }
-    let _ = rustix::fs::fsync(dir);
+    if durable {
+        let _ = rustix::fs::fsync(dir);
+    }
     Ok(())
 }
 

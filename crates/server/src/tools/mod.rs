@@ -11,6 +11,7 @@ pub mod git;
 pub mod grep;
 pub mod hints;
 pub mod list;
+pub mod listing;
 pub mod media;
 pub mod output;
 pub mod read;

@@ -76,7 +76,7 @@ pub fn markdown() -> String {
             "\n## `{}`\n\nNeeds: `{}`{behaviour}\n\n{}\n",
             tool.name, tool.requirement, tool.description
         );
-        let schema = &*tool.input_schema;
+        let schema = tool.input_schema();
         let required: Vec<&str> = schema
             .get("required")
             .and_then(Value::as_array)
