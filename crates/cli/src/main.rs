@@ -112,12 +112,38 @@ fn describe(err: &anyhow::Error) -> String {
 
 /// Parses the command line; a usage error gets clap's message, plus a hint when
 /// `run` was given its agent command without the `--` in front of it.
+/// `serve` is what a supervisor starts at every restart, so its arguments are
+/// parsed by a command that knows only `serve`: building the whole command
+/// tree would cost a few hundred microseconds of each start. Anything that
+/// command does not accept as it is (`--help`, a typo, a bad value) returns
+/// `None` and goes to the full parser, so every message stays the same.
+fn parse_serve_alone(args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::{Args, FromArgMatches};
+    if args.get(1).is_none_or(|a| a != "serve") {
+        return None;
+    }
+    let matches = serve_cmd::ServeArgs::augment_args(clap::Command::new("serve"))
+        .try_get_matches_from(&args[1..])
+        .ok()?;
+    let args = serve_cmd::ServeArgs::from_arg_matches(&matches).ok()?;
+    Some(Cli {
+        command: Command::Serve(args),
+    })
+}
+
 fn parse() -> Cli {
-    match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(cli) = parse_serve_alone(&argv) {
+        return cli;
+    }
+    match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(err) => {
             use clap::error::ErrorKind;
-            let args: Vec<String> = std::env::args().collect();
+            let args: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             let in_run = args.get(1).is_some_and(|a| a == "run");
             let misplaced = matches!(
                 err.kind(),
@@ -227,6 +253,62 @@ mod tests {
         assert_eq!(text.matches("entity not found").count(), 1, "{text}");
         let plain = anyhow::anyhow!("outer").context("top");
         assert_eq!(describe(&plain), "top: outer");
+    }
+
+    #[test]
+    fn serve_alone_parses_as_the_whole_command_line_does() {
+        let argv = |a: &[&str]| -> Vec<std::ffi::OsString> {
+            std::iter::once("ralph-mcp")
+                .chain(a.iter().copied())
+                .map(Into::into)
+                .collect()
+        };
+        for ok in [
+            &["serve"][..],
+            &["serve", "--port", "0", "--workspace", "/tmp"],
+            &[
+                "serve",
+                "--listen-fd",
+                "3",
+                "--no-list-aliases",
+                "--agent-transport",
+                "claude",
+            ],
+            &[
+                "serve",
+                "--host",
+                "::1",
+                "--max-in-flight",
+                "4",
+                "--max-body-bytes",
+                "4096",
+            ],
+            &[
+                "serve",
+                "--allow-remote",
+                "--drain-timeout-ms",
+                "10",
+                "--port=8080",
+            ],
+        ] {
+            let args = argv(ok);
+            let alone = parse_serve_alone(&args).expect("accepted");
+            let whole = Cli::try_parse_from(&args).expect("accepted");
+            assert_eq!(format!("{alone:?}"), format!("{whole:?}"), "{ok:?}");
+        }
+        for refused in [
+            &["serve", "--help"][..],
+            &["serve", "-h"],
+            &["serve", "--version"],
+            &["serve", "--port", "x"],
+            &["serve", "--max-in-flight", "0"],
+            &["serve", "--bogus"],
+            &["serve", "extra"],
+            &["probe", "http://127.0.0.1:1/mcp"],
+            &[],
+        ] {
+            assert!(parse_serve_alone(&argv(refused)).is_none(), "{refused:?}");
+        }
     }
 
     #[test]

@@ -130,7 +130,51 @@ struct Shared {
     wake: Condvar,
     stop: AtomicBool,
     dropped: AtomicU64,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set once the writer has been asked for (by the first record).
+    launched: AtomicBool,
+    writer: Mutex<Writer>,
+}
+
+/// The writer thread: started by the first record, so a server that is never
+/// called (or not yet) has no thread for it.
+#[derive(Debug, Default)]
+enum Writer {
+    /// What the thread will need.
+    NotYet {
+        agent: AgentDir,
+        cap: u64,
+        session: String,
+    },
+    Running(std::thread::JoinHandle<()>),
+    #[default]
+    Gone,
+}
+
+impl Shared {
+    fn launch(self: &Arc<Self>) {
+        if self.launched.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(mut writer) = self.writer.lock() else {
+            return;
+        };
+        let Writer::NotYet {
+            agent,
+            cap,
+            session,
+        } = std::mem::take(&mut *writer)
+        else {
+            return;
+        };
+        let shared = self.clone();
+        match std::thread::Builder::new()
+            .name("ralph-mcp-audit".into())
+            .spawn(move || write_forever(&shared, &agent, cap, &session))
+        {
+            Ok(handle) => *writer = Writer::Running(handle),
+            Err(e) => tracing::warn!("the audit trail is off: cannot start its writer: {e}"),
+        }
+    }
 }
 
 /// The trail's handle; cheap to clone.
@@ -150,31 +194,22 @@ impl Audit {
         self.shared.is_some()
     }
 
-    /// Starts the writer thread for `.agent/audit.jsonl`, for `session`.
+    /// The trail of `.agent/audit.jsonl` for `session`; its writer thread
+    /// starts with the first record.
     pub fn start(agent: AgentDir, config: &AuditConfig, session: &str) -> Self {
         if !config.enabled {
             return Self::off();
         }
-        let shared = Arc::new(Shared::default());
-        let writer = shared.clone();
-        let cap = config.max_bytes;
-        let session = session.to_owned();
-        let spawned = std::thread::Builder::new()
-            .name("ralph-mcp-audit".into())
-            .spawn(move || write_forever(&writer, &agent, cap, &session));
-        match spawned {
-            Ok(handle) => {
-                if let Ok(mut w) = shared.writer.lock() {
-                    *w = Some(handle);
-                }
-                Self {
-                    shared: Some(shared),
-                }
-            }
-            Err(e) => {
-                tracing::warn!("the audit trail is off: cannot start its writer: {e}");
-                Self::off()
-            }
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(Writer::NotYet {
+                agent,
+                cap: config.max_bytes,
+                session: session.to_owned(),
+            }),
+            ..Shared::default()
+        });
+        Self {
+            shared: Some(shared),
         }
     }
 
@@ -216,6 +251,8 @@ impl Audit {
         if batch.len() == WAKE_AT {
             shared.wake.notify_one();
         }
+        drop(batch);
+        shared.launch();
     }
 
     /// Writes what has gathered and stops the writer (at shutdown).
@@ -223,8 +260,23 @@ impl Audit {
         if let Some(shared) = &self.shared {
             shared.stop.store(true, Ordering::Release);
             shared.wake.notify_one();
-            if let Some(handle) = shared.writer.lock().ok().and_then(|mut w| w.take()) {
-                let _ = handle.join();
+            let running = shared
+                .writer
+                .lock()
+                .ok()
+                .map(|mut w| std::mem::take(&mut *w));
+            match running {
+                Some(Writer::Running(handle)) => {
+                    let _ = handle.join();
+                }
+                // A record raced the shutdown before its writer started: with
+                // `stop` set, this writes what gathered and returns.
+                Some(Writer::NotYet {
+                    agent,
+                    cap,
+                    session,
+                }) => write_forever(shared, &agent, cap, &session),
+                _ => {}
             }
         }
     }
