@@ -18,7 +18,7 @@ import types
 from datetime import timedelta
 from pathlib import Path
 
-from bench_http import tools_list_ok  # noqa: E402  (bench/ is on sys.path)
+from bench_http import ready  # noqa: E402  (bench/ is on sys.path)
 
 CAPS = {"workspace.read", "workspace.metadata_read", "git.status_read", "process.exec_bounded"}
 
@@ -47,10 +47,11 @@ def outage(workspace: str, n: int) -> dict:
             while True:
                 # Best case for the original: its health check is called in a tight loop.
                 bridge.check_health_and_restart_if_needed()
-                if bridge.process.pid != old and tools_list_ok(bridge.endpoint_uri(), timeout=2.0):
+                done: list[float] = []
+                if bridge.process.pid != old and ready(bridge.endpoint_uri(), timeout=2.0, timing=done):
                     break
                 time.sleep(0.001)
-            samples.append((time.perf_counter() - t0) * 1000)
+            samples.append((done[0] - t0) * 1000)
             # Outside the quick-crash window, as on the ralph-mcp side; the original also
             # limits restarts per time window, so samples are spaced out.
             time.sleep(2.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -34,6 +35,17 @@ def serve_pids(ws: Path) -> list[int]:
         if len(argv) > 1 and argv[1] == b"serve":
             found.append(p)
     return found
+
+
+def serving_pid(ws: Path) -> int | None:
+    """The `serve` process that is serving this workspace, not the warm standby
+    `run` keeps beside it: the live one named by `.agent/tmp/mcp-activity.json`,
+    which a server writes once it starts accepting."""
+    try:
+        pid = json.loads((ws / ".agent" / "tmp" / "mcp-activity.json").read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if pid in serve_pids(ws) else None
 
 
 def wait_for(pred, timeout=10.0, step=0.01):

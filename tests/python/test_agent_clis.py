@@ -27,7 +27,7 @@ import pytest
 
 from conftest import REPO
 from fake_model import FINAL_TEXT, FakeModel
-from procs import serve_pids, wait_for
+from procs import serve_pids, serving_pid, wait_for
 
 BIN = Path(os.environ.get("RALPH_MCP_RELEASE_BIN", REPO / "target" / "release" / "ralph-mcp"))
 CLIS = REPO / "tests" / "agents" / "node_modules" / ".bin"
@@ -65,11 +65,11 @@ def killer(ws: Path, killed: list[int]):
     """The model's pause between its two calls: kill -9 the server, wait for the next one."""
 
     def between(_k: int) -> None:
-        pids = serve_pids(ws)
-        assert len(pids) == 1, f"expected one server, found {pids}"
-        os.kill(pids[0], signal.SIGKILL)
-        killed.append(pids[0])
-        assert wait_for(lambda: [p for p in serve_pids(ws) if p not in killed], 10), "no server came back"
+        pid = serving_pid(ws)
+        assert pid, f"no serving server among {serve_pids(ws)}"
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+        assert wait_for(lambda: (p := serving_pid(ws)) not in killed and p, 10), "no server came back"
 
     return between
 

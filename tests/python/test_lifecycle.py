@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BINARY
-from procs import processes_with, serve_pids, wait_for
+from procs import processes_with, serve_pids, serving_pid, wait_for
 
 CLIENT = Path(__file__).with_name("agent_client.py")
 
@@ -107,13 +107,13 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
     assert wait_for(agent_pids)
     killed = set()
     for _ in range(3):
-        pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
-        if not pids:
+        pid = wait_for(lambda: (x := serving_pid(ws)) not in killed and x)
+        if not pid:
             p.kill()
             _, err = p.communicate()
             raise AssertionError(f"server did not come back after {len(killed)} kills: {err}")
-        os.kill(pids[0], signal.SIGKILL)
-        killed.add(pids[0])
+        os.kill(pid, signal.SIGKILL)
+        killed.add(pid)
         time.sleep(0.3)
     out, err = p.communicate(timeout=60)
     s = json.loads(out)
@@ -125,10 +125,10 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
 
 def test_sigstop_of_serve_is_detected_and_replaced(ws, env):
     p = run(ws, env, "300", "0.01")
-    pid = wait_for(lambda: serve_pids(ws))[0]
     assert wait_for(agent_pids)
+    pid = wait_for(lambda: serving_pid(ws))
     os.kill(pid, signal.SIGSTOP)
-    replaced = wait_for(lambda: [x for x in serve_pids(ws) if x != pid], timeout=15)
+    replaced = wait_for(lambda: (x := serving_pid(ws)) != pid and x, timeout=15)
     assert replaced, "a hung server was not replaced"
     out, err = p.communicate(timeout=60)
     s = json.loads(out)
@@ -166,13 +166,13 @@ def test_budget_exhaustion_ends_the_run_with_one_line(ws, env):
     assert wait_for(agent_pids)
     killed = set()
     for _ in range(3):
-        pids = wait_for(lambda: [x for x in serve_pids(ws) if x not in killed])
-        if not pids:
+        pid = wait_for(lambda: (x := serving_pid(ws)) not in killed and x)
+        if not pid:
             p.kill()
             _, err = p.communicate()
             raise AssertionError(f"no new server after {len(killed)} kills: {err}")
-        os.kill(pids[0], signal.SIGKILL)
-        killed.add(pids[0])
+        os.kill(pid, signal.SIGKILL)
+        killed.add(pid)
         time.sleep(0.3)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 124
@@ -183,9 +183,9 @@ def test_budget_exhaustion_ends_the_run_with_one_line(ws, env):
 
 def test_crash_loop_on_a_vanished_workspace_ends_in_budget_error(ws, env, tmp_path):
     p = run(ws, env, "100000", "0.01", extra=("--max-restarts", "3"))
-    pid = wait_for(lambda: serve_pids(ws))[0]
     # The agent runs in the workspace: let it start before the workspace goes.
     assert wait_for(agent_pids)
+    pid = wait_for(lambda: serving_pid(ws))
     moved = tmp_path / "moved"
     ws.rename(moved)
     os.kill(pid, signal.SIGKILL)
@@ -197,9 +197,9 @@ def test_crash_loop_on_a_vanished_workspace_ends_in_budget_error(ws, env, tmp_pa
 def test_shutdown_racing_a_restart_leaks_nothing(ws, env):
     for _ in range(3):
         p = run(ws, env, "100000", "0.01")
-        pid = wait_for(lambda: serve_pids(ws))[0]
         # A restart, not the first start: wait for the agent, which runs after the preflight.
         assert wait_for(agent_pids)
+        pid = wait_for(lambda: serving_pid(ws))
         os.kill(pid, signal.SIGKILL)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
@@ -384,3 +384,60 @@ def test_configured_upstreams_grant_upstream_tool_use(ws, env):
     p = subprocess.run([str(BINARY), "run", "--workspace", str(ws), "--drain", "review", "--", "sh", "-c", script],
                        env=env, capture_output=True, text=True, timeout=60)
     assert "upstream.tool_use" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def standby_pid(ws: Path) -> int | None:
+    """The warm standby: the `serve` process for `ws` that is not serving."""
+    serving = serving_pid(ws)
+    others = [x for x in serve_pids(ws) if x != serving]
+    return others[0] if serving and len(others) == 1 else None
+
+
+def test_a_warm_standby_takes_over_a_crashed_server_and_is_replaced(ws, env):
+    p = run(ws, env, "300", "0.01")
+    assert wait_for(agent_pids)
+    serving = wait_for(lambda: serving_pid(ws))
+    standby = wait_for(lambda: standby_pid(ws))
+    assert standby, f"no standby beside {serving}: {serve_pids(ws)}"
+    # The standby accepts nothing: every call is answered by the serving process.
+    assert serving_pid(ws) == serving
+    os.kill(serving, signal.SIGKILL)
+    # Promoted, not started anew: the standby's own pid serves next.
+    assert wait_for(lambda: serving_pid(ws) == standby, 10), (serving_pid(ws), serve_pids(ws))
+    # And a new standby stands beside it.
+    fresh = wait_for(lambda: standby_pid(ws), 10)
+    assert fresh and fresh not in (serving, standby)
+    out, err = p.communicate(timeout=60)
+    s = json.loads(out)
+    assert s["refused"] == 0 and s["wrong"] == 0 and s["ok"] > 0, s
+    assert p.returncode == 0, err
+    assert_clean(ws, env)
+
+
+def test_a_standby_from_an_older_configuration_is_not_promoted(ws, env):
+    p = run(ws, env, "100000", "0.01")
+    assert wait_for(agent_pids)
+    serving = wait_for(lambda: serving_pid(ws))
+    standby = wait_for(lambda: standby_pid(ws))
+    assert standby
+    (ws / ".agent" / "mcp.toml").write_text("[media]\nmax_inline_bytes = 1000\n")
+    os.kill(serving, signal.SIGKILL)
+    fresh = wait_for(lambda: (x := serving_pid(ws)) not in (None, serving) and x, 10)
+    assert fresh and fresh != standby, "a standby that read the old configuration was promoted"
+    assert wait_for(lambda: standby not in serve_pids(ws), 5), "the stale standby was left running"
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert_clean(ws, env)
+
+
+def test_no_standby_keeps_one_server(ws, env):
+    p = run(ws, env, "100000", "0.01", extra=("--no-standby",))
+    assert wait_for(agent_pids)
+    serving = wait_for(lambda: serving_pid(ws))
+    time.sleep(0.5)  # past the moment a standby would have started
+    assert serve_pids(ws) == [serving]
+    os.kill(serving, signal.SIGKILL)
+    assert wait_for(lambda: (x := serving_pid(ws)) not in (None, serving) and x, 10)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert_clean(ws, env)

@@ -61,6 +61,11 @@ pub struct RunArgs {
     /// `run` waits, up to the preflight timeout, until each is ready or has failed).
     #[arg(long)]
     pub no_wait_upstreams: bool,
+    /// Keep no warm standby server. By default a second server waits, started
+    /// and ready to accept, so a crashed or hung server is replaced without a
+    /// start-up; this saves that idle process (about 2 MiB) at that cost.
+    #[arg(long)]
+    pub no_standby: bool,
     /// Directory the agent runs in (default: the workspace, where the MCP tools work too).
     #[arg(long, value_name = "DIR")]
     pub agent_cwd: Option<PathBuf>,
@@ -278,6 +283,7 @@ async fn run_inner(args: RunArgs) -> Result<Ending> {
     let binary = std::env::current_exe()?;
     let mut options = ServerOptions::from_env(binary);
     options.port = args.port;
+    options.standby = !args.no_standby;
     options.max_restarts = args.max_restarts;
     options.auth_token = token.clone();
     if !args.require.is_empty() {

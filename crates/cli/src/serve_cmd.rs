@@ -28,6 +28,11 @@ pub struct ServeArgs {
     /// Serve on this inherited, already-listening socket instead of binding.
     #[arg(long, value_name = "FD")]
     pub listen_fd: Option<RawFd>,
+    /// Start as a warm standby: do everything up to accepting, then wait for
+    /// one byte on this inherited pipe before serving (end of file: exit).
+    /// `run`'s supervisor keeps a standby this way so a crash costs no start-up.
+    #[arg(long, value_name = "FD")]
+    pub standby_fd: Option<RawFd>,
     /// Allow binding (and answering Host headers) beyond loopback.
     #[arg(long)]
     pub allow_remote: bool,
@@ -228,8 +233,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!(capability = %token, "session names an unknown capability; it grants nothing");
     }
     let (listener, how) = acquire_listener(&args)?;
-    let handover = ralph_mcp_server::Handover::from_env(|k| std::env::var(k).ok())
+    let mut handover = ralph_mcp_server::Handover::from_env(|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(fd) = args.standby_fd {
+        handover.standby = Some(
+            ralph_mcp_server::standby::StandbyGate::adopt(fd)
+                .with_context(|| format!("--standby-fd {fd}"))?,
+        );
+    }
     let local = listener
         .local_addr()
         .context("listener has no local address")?;
@@ -262,8 +273,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     // One write: stderr is unbuffered, and a formatted eprintln! writes each piece.
     let banner = format!(
-        "ralph-mcp {} serving http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
+        "ralph-mcp {} {} http://{local}/mcp ({how}) pid={} workspace={} session={source} session_id={session_id} drain={drain} capabilities={caps} tools={} auth={} max_in_flight={} max_body_bytes={} transport={} upstreams={}",
         env!("CARGO_PKG_VERSION"),
+        if args.standby_fd.is_some() {
+            "standing by for"
+        } else {
+            "serving"
+        },
         std::process::id(),
         workspace.display(),
         summary.tools,

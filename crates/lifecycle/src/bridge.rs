@@ -4,7 +4,8 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ralph_mcp_process::RestartPolicy;
@@ -26,7 +27,25 @@ pub struct Bridge {
     options: ServerOptions,
     /// The first server, proven ready, until a supervisor takes it.
     first: std::sync::Mutex<Option<Incarnation>>,
+    /// A warm standby (with `options.standby`): the next start promotes it.
+    standby: std::sync::Mutex<Option<Standby>>,
+    /// Set once the bridge is shutting down: no new standby after that.
+    retired: AtomicBool,
+    /// This bridge, for the task that starts a standby after a start.
+    me: Weak<Bridge>,
 }
+
+/// A standby server and what it started from.
+struct Standby {
+    server: Incarnation,
+    /// `.agent/mcp.toml` as it was when the standby read it: a standby that
+    /// would serve an older configuration is not promoted.
+    config: Option<Vec<u8>>,
+}
+
+/// How long after a start the next standby is started, so its start-up never
+/// competes with the first requests to the server that just started.
+const STANDBY_DELAY: Duration = Duration::from_millis(100);
 
 /// Binds 127.0.0.1, spawns the first server and preflights it.
 pub async fn start_server(
@@ -40,7 +59,7 @@ pub async fn start_server(
     let addr = listener
         .local_addr()
         .map_err(|e| LifecycleError::Io("listener has no address".into(), e))?;
-    let bridge = Arc::new(Bridge {
+    let bridge = Arc::new_cyclic(|me| Bridge {
         endpoint: format!("http://{addr}/mcp"),
         addr,
         listener,
@@ -48,6 +67,9 @@ pub async fn start_server(
         workspace,
         options,
         first: std::sync::Mutex::new(None),
+        standby: std::sync::Mutex::new(None),
+        retired: AtomicBool::new(false),
+        me: me.clone(),
     });
     let first = bridge.spawn_ready().await?;
     *bridge
@@ -131,12 +153,16 @@ impl Bridge {
     async fn spawn_ready(&self) -> Result<Incarnation, LifecycleError> {
         // A workspace that vanished must not be re-created by the log directory.
         check_workspace(&self.workspace)?;
-        let mut inc = Incarnation::spawn(
-            &self.session,
-            &self.workspace,
-            &self.listener,
-            &self.options,
-        )?;
+        let mut inc = match self.take_standby().await {
+            Some(standby) => standby,
+            None => Incarnation::spawn(
+                &self.session,
+                &self.workspace,
+                &self.listener,
+                &self.options,
+                false,
+            )?,
+        };
         let deadline = tokio::time::Instant::now() + self.options.preflight_timeout;
         let token = self.options.auth_token.clone();
         let required = self.options.required_tools.clone();
@@ -172,7 +198,10 @@ impl Bridge {
             }),
         };
         match outcome {
-            Ok(_) => Ok(inc),
+            Ok(_) => {
+                self.start_standby_soon();
+                Ok(inc)
+            }
             Err(e) => {
                 if let Some(kept) = inc.stop(self.options.shutdown_grace).await {
                     tracing::warn!(file = %kept.display(), "kept a session file: the failed server could not be reaped");
@@ -180,6 +209,118 @@ impl Bridge {
                 Err(e)
             }
         }
+    }
+}
+
+impl Bridge {
+    /// The standby, promoted, when there is one that can serve: alive and
+    /// started from the configuration in force. One that cannot is stopped.
+    async fn take_standby(&self) -> Option<Incarnation> {
+        let taken = self
+            .standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Standby { mut server, config } = taken?;
+        let why = if config != self.read_config() {
+            "the configuration changed since it started".to_owned()
+        } else {
+            match server.promote() {
+                Ok(()) => {
+                    tracing::info!(pid = server.pid, "promoted the standby server");
+                    return Some(server);
+                }
+                Err(e) => e.to_string(),
+            }
+        };
+        tracing::info!(pid = server.pid, reason = %why, "not promoting the standby server; starting a new one");
+        server.stop(self.options.shutdown_grace).await;
+        None
+    }
+
+    /// `.agent/mcp.toml` now (`None` when it cannot be read).
+    fn read_config(&self) -> Option<Vec<u8>> {
+        use ralph_mcp_session::names::agent_paths;
+        std::fs::read(
+            self.workspace
+                .join(agent_paths::DIR)
+                .join(agent_paths::CONFIG_FILE),
+        )
+        .ok()
+    }
+
+    /// Starts a standby [`STANDBY_DELAY`] from now, unless standbys are off,
+    /// the bridge is shutting down, or one is there already.
+    fn start_standby_soon(&self) {
+        if !self.options.standby || self.retired.load(Ordering::Acquire) {
+            return;
+        }
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(STANDBY_DELAY).await;
+            if let Some(bridge) = me.upgrade() {
+                bridge.start_standby().await;
+            }
+        });
+    }
+
+    async fn start_standby(&self) {
+        let present = || {
+            self.standby
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some()
+        };
+        if self.retired.load(Ordering::Acquire) || present() {
+            return;
+        }
+        let config = self.read_config();
+        let mut server = match Incarnation::spawn(
+            &self.session,
+            &self.workspace,
+            &self.listener,
+            &self.options,
+            true,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a standby server; a restart will start from nothing");
+                return;
+            }
+        };
+        {
+            let mut slot = self
+                .standby
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !self.retired.load(Ordering::Acquire) && slot.is_none() {
+                *slot = Some(Standby { server, config });
+                return;
+            }
+        }
+        server.stop(self.options.shutdown_grace).await;
+    }
+
+    /// Stops the standby, if any, and starts no other (at shutdown). Returns a
+    /// session file that had to be kept because the reap could not be proven.
+    pub async fn retire_standby(&self) -> Option<PathBuf> {
+        self.retired.store(true, Ordering::Release);
+        let taken = self
+            .standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let mut standby = taken?;
+        standby.server.stop(self.options.shutdown_grace).await
+    }
+
+    /// The standby's pid, when one is waiting.
+    pub fn standby_pid(&self) -> Option<u32> {
+        self.standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.server.pid)
     }
 }
 
@@ -230,5 +371,9 @@ impl Spawner for Bridge {
 
     fn shutdown_grace(&self) -> Duration {
         self.options.shutdown_grace
+    }
+
+    async fn retire(&self) -> Option<PathBuf> {
+        self.retire_standby().await
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -33,6 +33,9 @@ pub struct Incarnation {
     pub session_file: Option<PathBuf>,
     /// Becomes `Some(status)` when the process has exited and been reaped.
     pub exited: watch::Receiver<Option<ExitStatus>>,
+    /// A standby's gate: the write end of the pipe it waits on (`serve
+    /// --standby-fd`). One byte promotes it; closing it lets it exit.
+    gate: Option<OwnedFd>,
 }
 
 /// The server log is rotated (to `mcp-server.log.1`, replacing the one before)
@@ -85,8 +88,8 @@ pub fn write_session_file(session: &Session) -> Result<PathBuf, LifecycleError> 
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile()
         .map_err(|e| LifecycleError::Io("cannot create the session file".into(), e))?;
+    // No fsync: the server reads it at once, and it means nothing after a reboot.
     file.write_all(session.to_json().as_bytes())
-        .and_then(|()| file.as_file().sync_all())
         .map_err(|e| LifecycleError::Io("cannot write the session file".into(), e))?;
     let (_, path) = file
         .keep()
@@ -118,12 +121,14 @@ pub fn sweep_stale_session_files() {
 }
 
 impl Incarnation {
-    /// Spawns `ralph-mcp serve --listen-fd N` for `session`.
+    /// Spawns `ralph-mcp serve --listen-fd N` for `session`; with `standby`,
+    /// as a warm standby that serves once [`Self::promote`]d.
     pub fn spawn(
         session: &Session,
         workspace: &Path,
         listener: &TcpListener,
         options: &ServerOptions,
+        standby: bool,
     ) -> Result<Self, LifecycleError> {
         let log_path = server_log_path(workspace);
         ensure_agent_dir(workspace)?;
@@ -143,6 +148,16 @@ impl Incarnation {
             .map_err(|e| LifecycleError::Io("cannot duplicate the log handle".into(), e))?;
         let session_file = write_session_file(session)?;
         let fd = listener.as_raw_fd();
+        let gate = if standby {
+            Some(
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
+                    LifecycleError::Io("cannot make the standby pipe".into(), e.into())
+                })?,
+            )
+        } else {
+            None
+        };
+        let gate_fd = gate.as_ref().map(|(read, _)| read.as_raw_fd());
         let mut cmd = Command::new(&options.binary);
         cmd.arg("serve")
             .arg("--listen-fd")
@@ -150,6 +165,7 @@ impl Incarnation {
             .arg("--workspace")
             .arg(workspace)
             .args(&options.extra_serve_args)
+            .args(gate_fd.map(|g| format!("--standby-fd={g}")))
             .env(SESSION_FILE_ENV, &session_file)
             .env_remove(SESSION_JSON_ENV)
             .env_remove("LISTEN_FDS")
@@ -170,12 +186,16 @@ impl Incarnation {
         // SAFETY: only async-signal-safe calls (fcntl) run between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                // Let the child inherit the listener: clear close-on-exec in the child only.
-                let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
-                if flags < 0
-                    || nix::libc::fcntl(fd, nix::libc::F_SETFD, flags & !nix::libc::FD_CLOEXEC) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
+                // Let the child inherit the listener (and a standby its gate):
+                // clear close-on-exec in the child only.
+                for fd in std::iter::once(fd).chain(gate_fd) {
+                    let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
+                    if flags < 0
+                        || nix::libc::fcntl(fd, nix::libc::F_SETFD, flags & !nix::libc::FD_CLOEXEC)
+                            < 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -195,7 +215,34 @@ impl Incarnation {
             started: Instant::now(),
             session_file: Some(session_file),
             exited: rx,
+            // The read end is the child's now; only the write end stays here.
+            gate: gate.map(|(_, write)| write),
         })
+    }
+
+    /// True when this is a standby that has not been promoted.
+    pub fn is_standby(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// Tells a standby to start accepting. Fails when it is no longer there
+    /// to hear it (it exited) or is not a standby.
+    pub fn promote(&mut self) -> std::io::Result<()> {
+        let gate = self
+            .gate
+            .take()
+            .ok_or_else(|| std::io::Error::other("not a standby"))?;
+        if self.exit_status().is_some() {
+            return Err(std::io::Error::other("the standby has exited"));
+        }
+        match nix::unistd::write(&gate, b"g") {
+            Ok(1) => {
+                self.started = Instant::now();
+                Ok(())
+            }
+            Ok(_) => Err(std::io::Error::other("the standby's gate took nothing")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The exit status, once reaped.
@@ -219,6 +266,8 @@ impl Incarnation {
     /// Deletes the session file only when the reap is proven. Returns the
     /// session file that had to be kept, if any.
     pub async fn stop(&mut self, grace: Duration) -> Option<PathBuf> {
+        // A standby sees its gate close and exits by itself.
+        self.gate = None;
         let pgid = Pid::from_raw(self.pid as i32);
         if self.exit_status().is_none() {
             let _ = killpg(pgid, Signal::SIGTERM);

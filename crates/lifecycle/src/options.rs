@@ -34,6 +34,9 @@ pub struct ServerOptions {
     pub extra_serve_args: Vec<String>,
     /// Extra environment for the server.
     pub extra_env: Vec<(String, String)>,
+    /// Keep a warm standby server (started, waiting to accept) so a crashed or
+    /// hung server is replaced without a start-up: costs one idle process.
+    pub standby: bool,
 }
 
 impl ServerOptions {
@@ -63,6 +66,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             extra_serve_args: Vec::new(),
             extra_env: Vec::new(),
+            standby: true,
         }
     }
 }

@@ -92,6 +92,11 @@ pub trait Spawner: Send + Sync + 'static {
     fn replace_grace(&self) -> Duration;
     /// Grace for the server at shutdown.
     fn shutdown_grace(&self) -> Duration;
+    /// At shutdown, after the server: stops whatever the spawner keeps for the
+    /// next start (a standby); returns a session file it had to keep.
+    fn retire(&self) -> impl Future<Output = Option<PathBuf>> + Send {
+        async { None }
+    }
 }
 
 enum Msg {
@@ -234,6 +239,10 @@ async fn run<S: Spawner>(
         tracing::warn!(file = %kept.display(), "kept the session file: the server could not be reaped");
         report.kept_session_files.push(kept);
     }
+    if let Some(kept) = spawner.retire().await {
+        tracing::warn!(file = %kept.display(), "kept the standby's session file: it could not be reaped");
+        report.kept_session_files.push(kept);
+    }
     report
 }
 
@@ -275,13 +284,17 @@ async fn restart<S: Spawner>(
             None => *quick += 1,
         }
         let interrupted = |msg: Option<Msg>| matches!(msg, Some(Msg::Shutdown) | None);
-        // The first restart is immediate; repeated quick crashes back off.
-        let delay = tokio::time::sleep(policy.delay(*quick));
-        tokio::pin!(delay);
-        loop {
-            tokio::select! {
-                () = &mut delay => break,
-                msg = rx.recv() => if interrupted(msg) { return Cycle::ShutdownAsked },
+        // The first restart is immediate (no timer: even a zero sleep waits for
+        // the timer wheel's next millisecond); repeated quick crashes back off.
+        let wait = policy.delay(*quick);
+        if !wait.is_zero() {
+            let delay = tokio::time::sleep(wait);
+            tokio::pin!(delay);
+            loop {
+                tokio::select! {
+                    () = &mut delay => break,
+                    msg = rx.recv() => if interrupted(msg) { return Cycle::ShutdownAsked },
+                }
             }
         }
         restarts.fetch_add(1, Ordering::Relaxed);

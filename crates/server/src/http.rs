@@ -376,6 +376,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "in_flight": state.in_flight(),
         "tool_calls": state.metrics.activity_total(),
         "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
         "upstreams": upstreams
             .iter()
             .map(|(name, st)| serde_json::json!({"name": name, "state": st.to_string()}))

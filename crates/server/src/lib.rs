@@ -31,6 +31,7 @@ mod resources;
 mod rpc;
 pub mod secret;
 mod serve;
+pub mod standby;
 mod state;
 mod telemetry;
 mod tls;

@@ -83,7 +83,6 @@ impl Server {
                 .map_err(workspace_err)?
                 .with_config(&config_file),
         );
-        sweep_temp_files_in_background(&ctx);
         warn_about_the_sandbox(&ctx);
         let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
         let specs = Upstreams::from_config(&config_file, env.as_deref()).map_err(|message| {
@@ -151,6 +150,21 @@ impl Server {
             .set_nonblocking(true)
             .map_err(ServeError::Listener)?;
         let listener = TcpListener::from_std(self.listener).map_err(ServeError::Listener)?;
+        let mut term = signal(SignalKind::terminate()).map_err(ServeError::Listener)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Listener)?;
+        // A standby waits, ready to accept, until its supervisor needs it.
+        if let Some(gate) = handover.standby.take() {
+            let release = tokio::select! {
+                r = gate.wait() => r,
+                _ = term.recv() => crate::standby::Release::Exit,
+                _ = int.recv() => crate::standby::Release::Exit,
+            };
+            if release == crate::standby::Release::Exit {
+                tracing::info!("standby released without being needed; exiting");
+                return Ok(());
+            }
+            tracing::info!("standby promoted: serving");
+        }
         // A candidate proves itself to Ralph before it accepts anything.
         handover.serve_readiness(&self.state);
         handover
@@ -177,12 +191,11 @@ impl Server {
         let follow = tokio::spawn(async move { follower.registry.follow_upstreams().await });
         let app = router(self.state.clone());
         let activity = tokio::spawn(write_activity_forever(self.state.clone()));
+        let sweep = tokio::spawn(sweep_temp_files_soon(self.state.registry.context().clone()));
         let watcher = tokio::spawn(watch_config(self.state.clone()));
         // Each connection is served by hyper's HTTP/1 server directly (no version
         // sniffing: this server speaks HTTP/1.1 only) and watched for the drain.
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut term = signal(SignalKind::terminate()).map_err(ServeError::Listener)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Listener)?;
         loop {
             tokio::select! {
                 (stream, _) = axum::serve::Listener::accept(&mut listener) => {
@@ -213,6 +226,7 @@ impl Server {
             );
         }
         activity.abort();
+        sweep.abort();
         watcher.abort();
         follow.abort();
         write_activity(&self.state);
@@ -259,11 +273,16 @@ async fn write_activity_forever(state: Arc<AppState>) {
     }
 }
 
+/// How long after start the temp-file sweep waits, so its walk of the roots
+/// never competes with the first requests (a supervisor's preflight among them).
+const SWEEP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Removes temp files that interrupted atomic writes left beneath the roots
-/// (older than a minute, so a write in progress elsewhere is never touched).
-fn sweep_temp_files_in_background(ctx: &Arc<ToolContext>) {
-    let ctx = ctx.clone();
-    std::thread::spawn(move || {
+/// (older than a minute, so a write in progress elsewhere is never touched),
+/// on the blocking pool, [`SWEEP_DELAY`] after start.
+async fn sweep_temp_files_soon(ctx: Arc<ToolContext>) {
+    tokio::time::sleep(SWEEP_DELAY).await;
+    let _ = tokio::task::spawn_blocking(move || {
         for root in ctx.roots.roots() {
             let Ok(fd) = rustix::fs::open(
                 root,
@@ -282,7 +301,8 @@ fn sweep_temp_files_in_background(ctx: &Arc<ToolContext>) {
                 0,
             );
         }
-    });
+    })
+    .await;
 }
 
 /// Says loudly when commands will run without a kernel sandbox.

@@ -46,6 +46,9 @@ pub struct Handover {
     pub resume_file: Option<PathBuf>,
     /// Stop accepting once this file exists.
     pub pause_file: Option<PathBuf>,
+    /// A warm standby's gate (`serve --standby-fd`, from `ralph-mcp run`'s
+    /// supervisor, not Ralph): accept nothing until it opens.
+    pub standby: Option<crate::standby::StandbyGate>,
 }
 
 /// Ralph's variable names.
@@ -94,6 +97,7 @@ impl Handover {
             config_fingerprint: non_empty(env::CONFIG_FINGERPRINT),
             resume_file: non_empty(env::RESUME_FILE).map(PathBuf::from),
             pause_file: non_empty(env::PAUSE_FILE).map(PathBuf::from),
+            standby: None,
         })
     }
 
