@@ -42,13 +42,18 @@ impl Target {
     }
 }
 
+/// One built-in entry of `tools/list`: the tool's entry, and for an alias the
+/// tool's name and the alias it is listed under instead.
+type Listed = (Cow<'static, str>, Option<(&'static str, String)>);
+
 /// The tools of one session.
 pub struct Registry {
     tools: Vec<ToolDef>,
     visible: Vec<bool>,
-    /// The built-in part of `tools/list` (raw names, then aliases): JSON
-    /// objects joined by commas.
-    builtin_listed: String,
+    /// The built-in part of `tools/list` (raw names, then aliases): each
+    /// tool's entry, and for an alias the tool's name and the alias it is
+    /// listed under instead.
+    builtin_listed: Vec<Listed>,
     list_json: RwLock<Arc<str>>,
     ctx: Arc<ToolContext>,
     upstreams: Upstreams,
@@ -100,17 +105,13 @@ impl Registry {
                 .zip(&visible)
                 .filter(|(_, v)| **v)
         };
-        let mut listed: Vec<Cow<'static, str>> = shown().map(|((_, e), _)| e.clone()).collect();
+        let mut builtin_listed: Vec<Listed> =
+            shown().map(|((_, e), _)| (e.clone(), None)).collect();
         if list_aliases {
-            listed.extend(shown().map(|((tool, e), _)| {
-                Cow::Owned(crate::tools::listing::renamed(
-                    e,
-                    tool.name,
-                    &tool_alias(tool.name),
-                ))
-            }));
+            builtin_listed.extend(
+                shown().map(|((tool, e), _)| (e.clone(), Some((tool.name, tool_alias(tool.name))))),
+            );
         }
-        let builtin_listed = listed.join(",");
         let upstream_visible =
             Requirement::One(Capability::UpstreamToolUse).is_met_by(&ctx.session.capabilities);
         let registry = Self {
@@ -129,9 +130,20 @@ impl Registry {
 
     /// Re-serialises `tools/list`: the built-in tools, then the upstream tools.
     fn rebuild_list(&self) {
-        let mut json = String::with_capacity(self.builtin_listed.len() + 16);
+        let size: usize = self.builtin_listed.iter().map(|(e, _)| e.len() + 32).sum();
+        let mut json = String::with_capacity(size + 16);
         json.push_str(r#"{"tools":["#);
-        json.push_str(&self.builtin_listed);
+        for (i, (entry, alias)) in self.builtin_listed.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            match alias {
+                None => json.push_str(entry),
+                Some((name, alias)) => {
+                    crate::tools::listing::write_renamed(&mut json, entry, name, alias);
+                }
+            }
+        }
         if self.upstream_visible {
             for (_, tool) in self.upstreams.tools() {
                 if let Ok(entry) = serde_json::to_string(&tool) {

@@ -58,10 +58,12 @@ fn names(entry: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with("\","))
 }
 
-/// `entry` (a stored or derived entry of the tool `name`) listed under `alias`.
-pub fn renamed(entry: &str, name: &str, alias: &str) -> String {
-    let rest = &entry[r#"{"name":""#.len() + name.len()..];
-    format!(r#"{{"name":"{alias}{rest}"#)
+/// Appends `entry` (a stored or derived entry of the tool `name`) to `out`,
+/// listed under `alias`.
+pub fn write_renamed(out: &mut String, entry: &str, name: &str, alias: &str) {
+    out.push_str(r#"{"name":""#);
+    out.push_str(alias);
+    out.push_str(&entry[r#"{"name":""#.len() + name.len()..]);
 }
 
 #[cfg(test)]
@@ -107,11 +109,12 @@ mod tests {
     }
 
     #[test]
-    fn renamed_keeps_everything_but_the_name() {
+    fn an_alias_keeps_everything_but_the_name() {
         let tools = builtin_tools();
         let read = &tools[0];
         let entry = derive_json(read);
-        let alias = renamed(&entry, read.name, "mcp__ralph__read_file");
+        let mut alias = String::new();
+        write_renamed(&mut alias, &entry, read.name, "mcp__ralph__read_file");
         let parsed: Tool = serde_json::from_str(&alias).unwrap();
         let mut want = derive(read);
         want.name = "mcp__ralph__read_file".into();
