@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::modern::Era;
 use crate::progress::{self, ProgressSink};
 use crate::registry::Lookup;
-use crate::rpc::{Reply, code, err, error_body, error_with_data, ok};
+use crate::rpc::{Reply, RpcError, ok};
 use crate::state::AppState;
 
 /// The `LOG_LEVELS` index a 2026-07-28 request asked for in `_meta`, if any.
@@ -85,22 +85,18 @@ pub async fn call_tool(
     era: Era,
 ) -> Reply {
     let Value::Object(mut params) = params else {
-        return err(
-            StatusCode::OK,
-            id,
-            code::INVALID_PARAMS,
+        return RpcError::invalid_params(
             "Invalid params: tools/call needs an object with `name` and `arguments`",
-        );
+        )
+        .reply(id);
     };
     let name = match params.remove("name") {
         Some(Value::String(n)) => n,
         _ => {
-            return err(
-                StatusCode::OK,
-                id,
-                code::INVALID_PARAMS,
+            return RpcError::invalid_params(
                 "Invalid params: tools/call needs `name`, the tool to call",
-            );
+            )
+            .reply(id);
         }
     };
     let args = params.remove("arguments").unwrap_or(Value::Null);
@@ -127,16 +123,9 @@ pub async fn call_tool(
                     available.join(", ")
                 )
             };
-            return Reply::Json {
-                status: StatusCode::OK,
-                body: error_with_data(
-                    id,
-                    code::INVALID_PARAMS,
-                    &why,
-                    serde_json::json!({ "available_tools": available }),
-                ),
-                with_session: false,
-            };
+            return RpcError::invalid_params(why)
+                .with_data(serde_json::json!({ "available_tools": available }))
+                .reply(id);
         }
         Lookup::Refused(e) => {
             refused(state);
@@ -152,24 +141,20 @@ pub async fn call_tool(
     let Some(_permit) = state.try_permit() else {
         refused(state);
         state.metrics.saturation_rejections.inc();
-        return err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            id,
-            code::SERVER_ERROR,
-            "server saturated: try again later",
-        );
+        return RpcError::saturated().reply(id);
     };
     // Under conflict resolution Ralph must hear of the call before it runs.
     if let Some(relay) = &state.activity_relay
         && let Err(why) = relay.emit(&name).await
     {
         refused(state);
-        return err(
+        return RpcError::new(
             StatusCode::OK,
-            id,
             crate::ralph::relay::RELAY_ERROR_CODE,
-            &why,
-        );
+            why,
+            None,
+        )
+        .reply(id);
     }
     let token = progress::token_of(&params);
     // Log messages: in the handshake era at the level `logging/setLevel` chose, on
@@ -200,7 +185,7 @@ pub async fn call_tool(
         let body = tokio::select! {
             reply = call => match reply {
                 Reply::Json { body, .. } => body,
-                _ => error_body(&id, code::INTERNAL_ERROR, "the call produced no reply"),
+                _ => RpcError::internal("the call produced no reply").body(&id),
             },
             () = tx.closed() => {
                 trail.record(&state, crate::audit::Outcome::Cancelled, started, 0);
@@ -242,12 +227,10 @@ async fn run_call(
             state
                 .metrics
                 .tool_call(&metric_name, "cancelled", started.elapsed());
-            return err(
-                StatusCode::OK,
-                id,
-                code::REQUEST_CANCELLED,
+            return RpcError::cancelled(
                 "Request cancelled by the client (notifications/cancelled)",
-            );
+            )
+            .reply(id);
         }
     };
     let outcome = if result.is_error == Some(true) {

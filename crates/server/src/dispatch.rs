@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 use rmcp::model::{
-    Implementation, InitializeResult, ProtocolVersion, ServerCapabilities, ToolsCapability,
+    ErrorCode, Implementation, InitializeResult, JsonRpcVersion2_0, ProtocolVersion, RequestId,
+    ServerCapabilities, ToolsCapability,
 };
 use serde_json::{Map, Value};
 
 use crate::call::call_tool;
 use crate::modern::{self, Era};
 use crate::resources;
-use crate::rpc::{Reply, code, err, ok};
+use crate::rpc::{NO_ID, Reply, RpcError, ok};
 use crate::state::{AppState, LOG_LEVELS};
 
 /// What `initialize` and `server/discover` tell the model about this server.
@@ -36,91 +37,131 @@ pub fn negotiate(requested: &str) -> ProtocolVersion {
 
 /// A decoded JSON-RPC message.
 struct Message {
+    /// The request id as JSON text (a number or a quoted string); `None` for a
+    /// notification or a response.
     id: Option<String>,
     method: Option<String>,
     params: Value,
 }
 
-fn decode(bytes: &[u8]) -> Result<Message, Reply> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        err(
-            StatusCode::BAD_REQUEST,
-            crate::rpc::NO_ID,
-            code::PARSE_ERROR,
-            &format!("Parse error: body is not valid JSON ({e})"),
-        )
-    })?;
-    let mut obj = match value {
+/// One POST body's JSON-RPC envelope, decoded with rmcp's types for its
+/// members: `jsonrpc` must be "2.0", `id` a number or a string. `params` stays
+/// JSON for the method to decode.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[allow(dead_code)] // its type is the check
+    jsonrpc: JsonRpcVersion2_0,
+    /// `Some(None)` is an explicit `null`, which MCP does not allow.
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Option<RequestId>>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    result: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+/// Tells a member that is present (even as `null`) from one that is absent.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Decodes one body; a refusal comes with the id to answer it under ([`NO_ID`]
+/// when unknown).
+fn decode(bytes: &[u8]) -> Result<Message, (RpcError, String)> {
+    let env: Envelope = serde_json::from_slice(bytes).map_err(|e| diagnose(bytes, &e))?;
+    let id = match env.id {
+        None => None,
+        Some(Some(id)) => Some(serde_json::to_string(&id).unwrap_or_default()),
+        Some(None) => {
+            return Err((
+                RpcError::invalid_request("Invalid Request: `id` must be a string or a number"),
+                NO_ID.into(),
+            ));
+        }
+    };
+    if env.method.is_none() && env.result.is_none() && env.error.is_none() {
+        return Err((no_method(), id.unwrap_or_else(|| NO_ID.into())));
+    }
+    Ok(Message {
+        id,
+        method: env.method,
+        params: env.params,
+    })
+}
+
+fn no_method() -> RpcError {
+    RpcError::invalid_request(
+        "Invalid Request: a message needs `method` (request or notification) or `result`/`error` (response)",
+    )
+}
+
+/// Says what is wrong with a body the typed decode refused, as precisely as
+/// the body allows (the id is kept when it can be read, so the client can match
+/// the reply).
+fn diagnose(bytes: &[u8], typed: &serde_json::Error) -> (RpcError, String) {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                RpcError::parse_error(format!("Parse error: body is not valid JSON ({e})")),
+                NO_ID.into(),
+            );
+        }
+    };
+    let obj = match value {
         Value::Object(o) => o,
         Value::Array(_) => {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                crate::rpc::NO_ID,
-                code::INVALID_REQUEST,
-                "Invalid Request: JSON-RPC batches are not supported; send one message per POST",
-            ));
+            return (
+                RpcError::invalid_request(
+                    "Invalid Request: JSON-RPC batches are not supported; send one message per POST",
+                ),
+                NO_ID.into(),
+            );
         }
         _ => {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                crate::rpc::NO_ID,
-                code::INVALID_REQUEST,
-                "Invalid Request: the body must be a JSON-RPC object",
-            ));
+            return (
+                RpcError::invalid_request("Invalid Request: the body must be a JSON-RPC object"),
+                NO_ID.into(),
+            );
         }
     };
-    let id = match obj.remove("id") {
-        None => None,
-        Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.to_string()),
-        Some(_) => {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                crate::rpc::NO_ID,
-                code::INVALID_REQUEST,
-                "Invalid Request: `id` must be a string or a number",
-            ));
-        }
+    let id = match obj.get("id") {
+        None => NO_ID.into(),
+        Some(v) => match serde_json::from_value::<RequestId>(v.clone()) {
+            Ok(id) => serde_json::to_string(&id).unwrap_or_default(),
+            Err(_) => {
+                return (
+                    RpcError::invalid_request("Invalid Request: `id` must be a string or a number"),
+                    NO_ID.into(),
+                );
+            }
+        },
     };
-    let id_json = id.clone().unwrap_or_else(|| crate::rpc::NO_ID.into());
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            &id_json,
-            code::INVALID_REQUEST,
-            "Invalid Request: `jsonrpc` must be \"2.0\"",
-        ));
-    }
-    let method = match obj.remove("method") {
-        None => None,
-        Some(Value::String(m)) => Some(m),
-        Some(_) => {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                &id_json,
-                code::INVALID_REQUEST,
-                "Invalid Request: `method` must be a string",
-            ));
-        }
+    let why = if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        RpcError::invalid_request("Invalid Request: `jsonrpc` must be \"2.0\"")
+    } else if obj.get("method").is_some_and(|m| !m.is_string()) {
+        RpcError::invalid_request("Invalid Request: `method` must be a string")
+    } else {
+        RpcError::invalid_request(format!("Invalid Request: {typed}"))
     };
-    if method.is_none() && !(obj.contains_key("result") || obj.contains_key("error")) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            &id_json,
-            code::INVALID_REQUEST,
-            "Invalid Request: a message needs `method` (request or notification) or `result`/`error` (response)",
-        ));
-    }
-    let params = obj.remove("params").unwrap_or(Value::Null);
-    Ok(Message { id, method, params })
+    (why, id)
 }
 
 /// Handles one POST body.
 pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) -> Reply {
     let msg = match decode(bytes) {
         Ok(m) => m,
-        Err(reply) => {
+        Err((e, id)) => {
             state.metrics.request("invalid");
-            return reply;
+            return e.reply(&id);
         }
     };
     let Some(method) = msg.method else {
@@ -163,12 +204,7 @@ pub async fn handle(state: &Arc<AppState>, headers: &HeaderMap, bytes: &[u8]) ->
             Ok(body) => ok(&id, &body, false),
             Err(e) => read_error(&id, &e, e.code),
         },
-        _ => err(
-            StatusCode::OK,
-            &id,
-            code::METHOD_NOT_FOUND,
-            &format!("Method not found: `{method}`"),
-        ),
+        _ => RpcError::unknown_method(&method).reply(&id),
     }
 }
 
@@ -182,7 +218,7 @@ async fn handle_modern(
     params: Value,
 ) -> Reply {
     if let Err(e) = modern::check_request(headers, method, &params) {
-        return e.reply(Some(id));
+        return e.reply(id);
     }
     match method {
         "server/discover" => ok(id, &modern::discover(), false),
@@ -217,8 +253,8 @@ async fn handle_modern(
                 ok(id, &modern::decorate(&body, Some(hint)), false)
             }
             // This era reports a missing resource as invalid params.
-            Err(e) if e.code == code::RESOURCE_NOT_FOUND => {
-                read_error(id, &e, code::INVALID_PARAMS)
+            Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => {
+                read_error(id, &e, ErrorCode::INVALID_PARAMS)
             }
             Err(e) => read_error(id, &e, e.code),
         },
@@ -232,20 +268,19 @@ async fn handle_modern(
             Err(e) => read_error(id, &e, e.code),
         },
         "subscriptions/listen" => modern::listen(state, id, &params),
-        _ => modern::RpcError::method_not_found(method).reply(Some(id)),
+        _ => RpcError::method_not_found(method).reply(id),
     }
 }
 
-/// A failed `resources/read`, with `data.uri` when the resource was not found.
-fn read_error(id: &str, e: &resources::ReadError, code: i64) -> Reply {
+/// A failed `resources/read` or `prompts/get` under `code`, with `data.uri`
+/// when the resource was not found.
+fn read_error(id: &str, e: &resources::ReadError, code: ErrorCode) -> Reply {
+    let err = RpcError::new(StatusCode::OK, code, e.message.clone(), None);
     match e.data() {
-        Some(data) => Reply::Json {
-            status: StatusCode::OK,
-            body: crate::rpc::error_with_data(id, code, &e.message, data),
-            with_session: false,
-        },
-        None => err(StatusCode::OK, id, code, &e.message),
+        Some(data) => err.with_data(data),
+        None => err,
     }
+    .reply(id)
 }
 
 fn metric_method(method: &str) -> &str {
@@ -273,15 +308,13 @@ pub fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) ->
         let v = v.to_str().unwrap_or("");
         if !supported_versions().any(|s| s.as_str() == v) {
             let list: Vec<&str> = supported_versions().map(ProtocolVersion::as_str).collect();
-            return Some(err(
-                StatusCode::BAD_REQUEST,
-                id,
-                code::INVALID_REQUEST,
-                &format!(
+            return Some(
+                RpcError::invalid_request(format!(
                     "Bad Request: unsupported MCP-Protocol-Version `{v}`; supported: {}",
                     list.join(", ")
-                ),
-            ));
+                ))
+                .reply(id),
+            );
         }
     }
     // The server serves one session. A request without the header is served as
@@ -295,12 +328,7 @@ pub fn check_session_headers(state: &AppState, headers: &HeaderMap, id: &str) ->
     {
         None => None,
         Some(got) if got == state.mcp_session_id.as_bytes() => None,
-        Some(_) => Some(err(
-            StatusCode::NOT_FOUND,
-            id,
-            code::SERVER_ERROR,
-            "Session not found: this Mcp-Session-Id was not issued by this server; initialize again",
-        )),
+        Some(_) => Some(RpcError::unknown_session().reply(id)),
     }
 }
 
@@ -308,20 +336,14 @@ fn initialize(id: &str, params: &Value) -> Reply {
     let requested = match params.get("protocolVersion") {
         Some(Value::String(v)) => v.as_str(),
         Some(_) => {
-            return err(
-                StatusCode::OK,
-                id,
-                code::INVALID_PARAMS,
+            return RpcError::invalid_params(
                 "Invalid params: `protocolVersion` must be a string such as \"2025-06-18\"",
-            );
+            )
+            .reply(id);
         }
         None => {
-            return err(
-                StatusCode::OK,
-                id,
-                code::INVALID_PARAMS,
-                "Invalid params: initialize needs `protocolVersion`",
-            );
+            return RpcError::invalid_params("Invalid params: initialize needs `protocolVersion`")
+                .reply(id);
         }
     };
     let mut capabilities = ServerCapabilities::default();
@@ -351,15 +373,11 @@ fn set_level(state: &AppState, id: &str, params: &Value) -> Reply {
             state.set_log_level(idx as u8);
             ok(id, "{}", false)
         }
-        None => err(
-            StatusCode::OK,
-            id,
-            code::INVALID_PARAMS,
-            &format!(
-                "Invalid params: `level` must be one of {}",
-                LOG_LEVELS.join(", ")
-            ),
-        ),
+        None => RpcError::invalid_params(format!(
+            "Invalid params: `level` must be one of {}",
+            LOG_LEVELS.join(", ")
+        ))
+        .reply(id),
     }
 }
 
@@ -390,12 +408,48 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_valid_json() {
-        let v: Value =
-            serde_json::from_str(&crate::rpc::error_body("7", -32600, "a \"quoted\" msg")).unwrap();
-        assert_eq!(v["error"]["code"], -32600);
-        let v: Value = serde_json::from_str(&crate::rpc::result_body("\"x\"", "{}")).unwrap();
-        assert_eq!(v["id"], "x");
+    fn refusals_say_what_is_wrong_and_keep_a_readable_id() {
+        let refusal = |body: &str| decode(body.as_bytes()).err().unwrap();
+        let (e, id) = refusal("{not json");
+        assert_eq!((e.error.code, id.as_str()), (ErrorCode::PARSE_ERROR, NO_ID));
+        let (e, _) = refusal("[]");
+        assert!(e.error.message.contains("batches"), "{}", e.error.message);
+        let (e, id) = refusal(r#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#);
+        assert!(e.error.message.contains("`jsonrpc`"), "{}", e.error.message);
+        assert_eq!(id, "7");
+        let (e, id) = refusal(r#"{"jsonrpc":"2.0","id":"q","method":3}"#);
+        assert!(e.error.message.contains("`method`"), "{}", e.error.message);
+        assert_eq!(id, "\"q\"");
+        let (e, id) = refusal(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#);
+        assert!(e.error.message.contains("`id`"), "{}", e.error.message);
+        assert_eq!(id, NO_ID);
+        let (e, id) = refusal(r#"{"jsonrpc":"2.0","id":4}"#);
+        assert!(
+            e.error.message.contains("needs `method`"),
+            "{}",
+            e.error.message
+        );
+        assert_eq!(id, "4");
+    }
+
+    #[test]
+    fn requests_notifications_and_responses_decode() {
+        let m = decode(br#"{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{"a":1}}"#)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            (m.id.as_deref(), m.method.as_deref()),
+            (Some("12"), Some("tools/list"))
+        );
+        assert_eq!(m.params["a"], 1);
+        let n = decode(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .ok()
+            .unwrap();
+        assert!(n.id.is_none() && n.params.is_null());
+        let r = decode(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+            .ok()
+            .unwrap();
+        assert!(r.method.is_none());
     }
 
     proptest! {

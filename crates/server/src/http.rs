@@ -32,10 +32,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// A JSON-RPC error body with an HTTP status.
-pub fn rpc_error_response(status: StatusCode, id: &str, code: i64, message: &str) -> Response {
-    let body = rpc::error_body(id, code, message);
-    json_response(status, body, None)
+/// The response for a request refused at the HTTP layer (its id is unknown
+/// there, so the error carries none).
+pub fn rpc_error_response(error: &rpc::RpcError) -> Response {
+    json_response(error.status, error.body(rpc::NO_ID), None)
 }
 
 fn json_response(status: StatusCode, body: String, session: Option<&HeaderValue>) -> Response {
@@ -138,12 +138,11 @@ fn host_and_origin_refusal(state: &AppState, req: &Request) -> Option<Response> 
             .and_then(|h| h.to_str().ok())
             .is_none_or(|h| is_loopback_host(host_of(h)));
         if !host_ok {
-            return Some(rpc_error_response(
+            return Some(rpc_error_response(&rpc::RpcError::refused(
                 StatusCode::FORBIDDEN,
-                rpc::NO_ID,
                 -32000,
                 "Forbidden: the Host header is not a loopback name; this server only answers requests addressed to localhost",
-            ));
+            )));
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
@@ -154,12 +153,11 @@ fn host_and_origin_refusal(state: &AppState, req: &Request) -> Option<Response> 
             .map(|authority| authority.split('/').next().unwrap_or(authority))
             .is_some_and(|authority| is_loopback_host(host_of(authority)));
         if !ok {
-            return Some(rpc_error_response(
+            return Some(rpc_error_response(&rpc::RpcError::refused(
                 StatusCode::FORBIDDEN,
-                rpc::NO_ID,
                 -32000,
                 "Forbidden: Origin is not a loopback origin (DNS-rebinding protection)",
-            ));
+            )));
         }
     }
     None
@@ -179,12 +177,11 @@ fn bearer_refusal(state: &AppState, req: &Request) -> Option<Response> {
             .map_or("", str::trim);
         let ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
         if !ok {
-            let mut res = rpc_error_response(
+            let mut res = rpc_error_response(&rpc::RpcError::refused(
                 StatusCode::UNAUTHORIZED,
-                rpc::NO_ID,
                 -32001,
                 "Unauthorized: send `Authorization: Bearer <token>` with the token the server was started with (its MCP_AUTH_TOKEN; agents under `ralph-mcp run` get it as RALPH_MCP_AUTH_TOKEN, which `ralph-mcp call` and `probe` read too)",
-            );
+            ));
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return Some(res);
@@ -194,14 +191,13 @@ fn bearer_refusal(state: &AppState, req: &Request) -> Option<Response> {
 }
 
 async fn method_not_allowed(method: Method) -> Response {
-    let mut res = rpc_error_response(
+    let mut res = rpc_error_response(&rpc::RpcError::refused(
         StatusCode::METHOD_NOT_ALLOWED,
-        rpc::NO_ID,
         -32000,
-        &format!(
+        format!(
             "{method} /mcp is not supported: this server answers POST (JSON, or SSE for calls that ask for progress) and keeps no server-initiated stream"
         ),
-    );
+    ));
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     res
@@ -282,12 +278,11 @@ async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
-            return rpc_error_response(
+            return rpc_error_response(&rpc::RpcError::refused(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                rpc::NO_ID,
                 -32600,
-                &format!("request body exceeds the {limit}-byte limit; send smaller requests"),
-            );
+                format!("request body exceeds the {limit}-byte limit; send smaller requests"),
+            ));
         }
     };
     let reply = dispatch::handle(&state, &headers, &bytes).await;

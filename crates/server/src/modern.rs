@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
-use rmcp::model::{ErrorCode, ErrorData};
+use rmcp::model::ErrorCode;
 use serde_json::{Map, Value, json};
 
-use crate::rpc::{self, Reply};
+use crate::rpc::{self, Reply, RpcError};
 use crate::state::AppState;
 
 /// The modern versions this server serves.
@@ -95,21 +95,8 @@ pub fn era_of(method: &str, params: &Value, headers: &HeaderMap) -> Era {
     }
 }
 
-/// A refusal: the HTTP status and the JSON-RPC error, in one place.
-#[derive(Debug)]
-pub struct RpcError {
-    status: StatusCode,
-    error: ErrorData,
-}
-
+/// The refusals of this era (the error type itself is [`RpcError`]).
 impl RpcError {
-    fn new(status: StatusCode, code: ErrorCode, message: String, data: Option<Value>) -> Self {
-        Self {
-            status,
-            error: ErrorData::new(code, message, data),
-        }
-    }
-
     /// A malformed request (`_meta` missing its required fields): 400 / -32602.
     pub fn malformed(message: String) -> Self {
         Self::new(
@@ -157,20 +144,6 @@ impl RpcError {
             format!("Method not found: `{method}` ({why})"),
             None,
         )
-    }
-
-    /// The reply; `id` is `None` when the request's id is unknown (then omitted).
-    pub fn reply(self, id: Option<&str>) -> Reply {
-        let error = serde_json::to_string(&self.error).unwrap_or_else(|_| "{}".into());
-        let body = match id {
-            Some(id) => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{error}}}"#),
-            None => format!(r#"{{"jsonrpc":"2.0","error":{error}}}"#),
-        };
-        Reply::Json {
-            status: self.status,
-            body,
-            with_session: false,
-        }
     }
 }
 

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::media_store::{StoreError, URI_PREFIX};
-use crate::rpc::code;
 use crate::state::AppState;
+use rmcp::model::ErrorCode;
 
 /// The one template: every replay handle.
 pub const TEMPLATES: &str = r#"{"resourceTemplates":[{"uriTemplate":"ralph://media/{id}","name":"media","title":"Media replay handle","description":"Media registered by read_media or read_image that was not delivered inline; read it with resources/read."}]}"#;
@@ -51,7 +51,7 @@ pub fn list(state: &AppState) -> String {
 /// the resource was not found (sent as `data.uri`).
 pub struct ReadError {
     /// The JSON-RPC code (`RESOURCE_NOT_FOUND` for a missing resource).
-    pub code: i64,
+    pub code: ErrorCode,
     /// What is wrong.
     pub message: String,
     /// The URI that named no resource.
@@ -72,7 +72,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// An upstream that failed to answer, as a JSON-RPC internal error.
 fn upstream_failed(e: &crate::upstream::conn::CallError) -> ReadError {
     ReadError {
-        code: code::INTERNAL_ERROR,
+        code: ErrorCode::INTERNAL_ERROR,
         message: e.to_string(),
         missing_uri: None,
     }
@@ -108,7 +108,7 @@ pub async fn get_prompt(state: &AppState, params: &Value) -> Result<String, Read
             .map(|p| p.name)
             .collect();
         return Err(ReadError {
-            code: code::INVALID_PARAMS,
+            code: ErrorCode::INVALID_PARAMS,
             message: if listed.is_empty() {
                 format!(
                     "Unknown prompt: `{name}`; this server has no prompts (prompts/list is empty)"
@@ -134,12 +134,12 @@ pub fn read(state: &AppState, params: &Value) -> Result<String, ReadError> {
         .get("uri")
         .and_then(Value::as_str)
         .ok_or_else(|| ReadError {
-            code: code::INVALID_PARAMS,
+            code: ErrorCode::INVALID_PARAMS,
             message: "Invalid params: resources/read needs `uri`, e.g. ralph://media/<uuid>".into(),
             missing_uri: None,
         })?;
     let not_found = |message: String| ReadError {
-        code: code::RESOURCE_NOT_FOUND,
+        code: ErrorCode::RESOURCE_NOT_FOUND,
         message,
         missing_uri: Some(uri.to_owned()),
     };
@@ -158,7 +158,7 @@ pub fn read(state: &AppState, params: &Value) -> Result<String, ReadError> {
                 not_found(format!("Resource not found: {e}"))
             }
             other => ReadError {
-                code: code::INTERNAL_ERROR,
+                code: ErrorCode::INTERNAL_ERROR,
                 message: other.to_string(),
                 missing_uri: None,
             },

@@ -20,7 +20,7 @@ pub const ENDPOINT_ENV: &str = "RALPH_MCP_ACTIVITY_RELAY_ENDPOINT";
 /// The credential variable.
 pub const CREDENTIAL_ENV: &str = "RALPH_MCP_ACTIVITY_RELAY_CREDENTIAL";
 /// The JSON-RPC code of a refused call.
-pub const RELAY_ERROR_CODE: i64 = -32070;
+pub const RELAY_ERROR_CODE: rmcp::model::ErrorCode = rmcp::model::ErrorCode(-32070);
 const IO_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_ACK_BYTES: usize = 4096;
 
