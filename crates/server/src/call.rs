@@ -11,16 +11,15 @@ use serde_json::Value;
 
 use crate::modern::Era;
 use crate::progress::{self, ProgressSink};
+use rmcp::model::{CallToolRequestParams, RequestMetaObject};
+
 use crate::registry::Lookup;
 use crate::rpc::{Reply, RpcError, ok};
 use crate::state::AppState;
 
 /// The `LOG_LEVELS` index a 2026-07-28 request asked for in `_meta`, if any.
-fn requested_log_level(params: &serde_json::Map<String, Value>) -> Option<u8> {
-    let level = params
-        .get("_meta")?
-        .get("io.modelcontextprotocol/logLevel")?
-        .as_str()?;
+fn requested_log_level(meta: &RequestMetaObject) -> Option<u8> {
+    let level = meta.0.0.get("io.modelcontextprotocol/logLevel")?.as_str()?;
     crate::state::LOG_LEVELS
         .iter()
         .position(|l| *l == level)
@@ -84,22 +83,19 @@ pub async fn call_tool(
     params: Value,
     era: Era,
 ) -> Reply {
-    let Value::Object(mut params) = params else {
-        return RpcError::invalid_params(
-            "Invalid params: tools/call needs an object with `name` and `arguments`",
-        )
-        .reply(id);
-    };
-    let name = match params.remove("name") {
-        Some(Value::String(n)) => n,
-        _ => {
-            return RpcError::invalid_params(
-                "Invalid params: tools/call needs `name`, the tool to call",
-            )
+    // rmcp's type: `name` a string, `arguments` an object, `_meta` a map.
+    let params: CallToolRequestParams = match serde_json::from_value(params) {
+        Ok(p) => p,
+        Err(e) => {
+            return RpcError::invalid_params(format!(
+                "Invalid params: tools/call needs `name` (the tool to call) and `arguments` (an object): {e}"
+            ))
             .reply(id);
         }
     };
-    let args = params.remove("arguments").unwrap_or(Value::Null);
+    let name = params.name.into_owned();
+    let args = params.arguments.map_or(Value::Null, Value::Object);
+    let meta = params.meta.unwrap_or_default();
     let started = Instant::now();
     let trail = Trail::new(state, &name, &args);
     let refused =
@@ -156,13 +152,13 @@ pub async fn call_tool(
         )
         .reply(id);
     }
-    let token = progress::token_of(&params);
+    let token = meta.get_progress_token().map(|t| t.0.into_json_value());
     // Log messages: in the handshake era at the level `logging/setLevel` chose, on
     // calls streamed for progress; in 2026-07-28 only when this request asked for
     // them in `_meta`, and then they alone make the reply a stream.
     let log_threshold = match era {
         Era::Legacy => token.as_ref().map(|_| state.log_level()),
-        Era::Modern => requested_log_level(&params),
+        Era::Modern => requested_log_level(&meta),
     };
     if !accepts_event_stream(headers) || (token.is_none() && log_threshold.is_none()) {
         let _permit = _permit;

@@ -223,3 +223,29 @@ async fn health_needs_no_token_and_reports_the_sandbox() {
     assert_eq!(body["status"], "healthy");
     assert!(body["sandbox"]["mode"].is_string());
 }
+
+#[tokio::test]
+async fn malformed_tool_call_params_are_invalid_params_with_the_id() {
+    let f = fixture(4);
+    let sid = session(&f.app).await;
+    for params in [
+        json!("read_file"),
+        json!({"arguments": {}}),
+        json!({"name": 7}),
+        json!({"name": "read_file", "arguments": ["README.md"]}),
+    ] {
+        let req = post()
+            .header("mcp-session-id", &sid)
+            .body(Body::from(rpc("tools/call", params.clone())))
+            .unwrap();
+        let (status, body, _) = send(&f.app, req).await;
+        assert_eq!(status, StatusCode::OK, "{params}: {body}");
+        assert_rpc_error(&body, -32602);
+        assert!(body.get("id").is_some_and(|id| !id.is_null()), "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`name`") && message.contains("`arguments`"),
+            "{message}"
+        );
+    }
+}

@@ -123,14 +123,6 @@ impl ProgressSink {
     }
 }
 
-/// The `progressToken` of a request's params, when it has a usable one.
-pub fn token_of(params: &serde_json::Map<String, Value>) -> Option<Value> {
-    match params.get("_meta")?.get("progressToken")? {
-        v @ (Value::String(_) | Value::Number(_)) => Some(v.clone()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,19 +153,5 @@ mod tests {
         sink.report(1, &"é".repeat(MESSAGE_CAP));
         let v: Value = serde_json::from_str(&rx.try_recv().unwrap().json).unwrap();
         assert!(v["params"]["message"].as_str().unwrap().len() <= MESSAGE_CAP);
-    }
-
-    #[test]
-    fn token_must_be_a_string_or_number() {
-        let p = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(
-            token_of(&p(json!({"_meta": {"progressToken": 3}}))),
-            Some(json!(3))
-        );
-        assert_eq!(
-            token_of(&p(json!({"_meta": {"progressToken": null}}))),
-            None
-        );
-        assert_eq!(token_of(&p(json!({}))), None);
     }
 }
