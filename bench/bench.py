@@ -287,7 +287,9 @@ def hung_recovery() -> None:
     finally:
         stop(run)
     rows.append(("Hung server (SIGSTOP) → served again; interval 200 ms, probe timeout 300 ms, 3 failed probes",
-                 stats(ours), "floor ≈ 3 × (interval + timeout) = 1500 ms of detection", "—"))
+                 stats(ours), "detection alone: the rest of the interval in progress (0–200 ms) + 3 failed probes "
+                 "(3 × 300 ms) + the 2 intervals between them = 1300–1500 ms; the standby then serves at once, "
+                 "while the hung server is stopped behind it", "—"))
     commands.append("hung recovery: as crash outage with SIGSTOP, RALPH_MCP_SUPERVISION_INTERVAL_MS=200, "
                     "RALPH_MCP_PROBE_TIMEOUT_MS=300")
 

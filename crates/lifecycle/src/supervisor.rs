@@ -270,6 +270,9 @@ async fn restart<S: Spawner>(
                 max_restarts: policy.budget,
             });
         }
+        // A hung server accepts nothing, so its replacement starts first and
+        // serves while it is stopped (make before break); a dead one goes first.
+        let mut hung = None;
         match current.take() {
             Some(mut old) => {
                 *quick = if policy.is_quick(old.started().elapsed()) {
@@ -277,12 +280,24 @@ async fn restart<S: Spawner>(
                 } else {
                     0
                 };
-                if let Some(kept) = old.stop(spawner.replace_grace()).await {
+                if matches!(reason, RestartReason::Unresponsive { .. }) {
+                    hung = Some(old);
+                } else if let Some(kept) = old.stop(spawner.replace_grace()).await {
                     tracing::warn!(file = %kept.display(), "kept a session file: the old server could not be reaped");
                 }
             }
             None => *quick += 1,
         }
+        let grace = spawner.replace_grace();
+        let retire = |hung: Option<S::Server>| {
+            if let Some(mut old) = hung {
+                tokio::spawn(async move {
+                    if let Some(kept) = old.stop(grace).await {
+                        tracing::warn!(file = %kept.display(), "kept a session file: the hung server could not be reaped");
+                    }
+                });
+            }
+        };
         let interrupted = |msg: Option<Msg>| matches!(msg, Some(Msg::Shutdown) | None);
         // The first restart is immediate (no timer: even a zero sleep waits for
         // the timer wheel's next millisecond); repeated quick crashes back off.
@@ -293,7 +308,10 @@ async fn restart<S: Spawner>(
             loop {
                 tokio::select! {
                     () = &mut delay => break,
-                    msg = rx.recv() => if interrupted(msg) { return Cycle::ShutdownAsked },
+                    msg = rx.recv() => if interrupted(msg) {
+                        retire(hung);
+                        return Cycle::ShutdownAsked;
+                    },
                 }
             }
         }
@@ -310,9 +328,13 @@ async fn restart<S: Spawner>(
             tokio::select! {
                 res = &mut start => break res,
                 // Dropping the start future stops the server it was starting.
-                msg = rx.recv() => if interrupted(msg) { return Cycle::ShutdownAsked },
+                msg = rx.recv() => if interrupted(msg) {
+                    retire(hung);
+                    return Cycle::ShutdownAsked;
+                },
             }
         };
+        retire(hung);
         match started {
             Ok(server) => return Cycle::Running(server),
             Err(e) => reason = RestartReason::StartFailed(e.to_string()),
@@ -365,6 +387,8 @@ mod tests {
         probes_ok: Mutex<VecDeque<bool>>,
         starts: AtomicU32,
         stops: Arc<AtomicU32>,
+        /// How many servers had been stopped when each start began.
+        stops_at_start: Mutex<Vec<u32>>,
         budget: u32,
     }
 
@@ -375,6 +399,7 @@ mod tests {
                 probes_ok: Mutex::new(VecDeque::new()),
                 starts: AtomicU32::new(0),
                 stops: Arc::new(AtomicU32::new(0)),
+                stops_at_start: Mutex::new(Vec::new()),
                 budget,
             })
         }
@@ -400,6 +425,10 @@ mod tests {
         type Server = Fake;
         async fn start(&self) -> Result<Fake, LifecycleError> {
             self.starts.fetch_add(1, Ordering::Relaxed);
+            self.stops_at_start
+                .lock()
+                .unwrap()
+                .push(self.stops.load(Ordering::Relaxed));
             let plan = self
                 .plans
                 .lock()
@@ -465,6 +494,33 @@ mod tests {
             sp.stops.load(Ordering::Relaxed) >= 2,
             "old and new server stopped"
         );
+    }
+
+    #[tokio::test]
+    async fn a_hung_server_is_stopped_after_its_replacement_started() {
+        let sp = FakeSpawner::new(&[Plan::Healthy], 5);
+        sp.probes_ok.lock().unwrap().extend([false, false, false]);
+        let sup = Supervisor::spawn(sp.clone(), sp.fake(Plan::Healthy));
+        assert!(eventually(|| sup.restart_count() == 1).await);
+        assert!(eventually(|| sp.stops.load(Ordering::Relaxed) == 1).await);
+        assert_eq!(
+            *sp.stops_at_start.lock().unwrap(),
+            vec![0],
+            "make before break"
+        );
+        sup.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_crashed_server_is_reaped_before_its_replacement_starts() {
+        let sp = FakeSpawner::new(&[Plan::Healthy], 5);
+        let sup = Supervisor::spawn(
+            sp.clone(),
+            sp.fake(Plan::CrashAfter(Duration::from_millis(20))),
+        );
+        assert!(eventually(|| sup.restart_count() == 1).await);
+        assert_eq!(*sp.stops_at_start.lock().unwrap(), vec![1]);
+        sup.shutdown().await;
     }
 
     #[tokio::test]
