@@ -58,6 +58,17 @@ def assert_clean(ws: Path, env: dict):
     assert leftovers == [], leftovers
 
 
+def agent_finished_cleanly(p: subprocess.Popen, ws: Path, env: dict, timeout: float = 60) -> dict:
+    """Waits for the run; its stand-in agent must have had every call answered right
+    (none refused), and nothing may be left behind. Returns the agent's summary."""
+    out, err = p.communicate(timeout=timeout)
+    s = json.loads(out)
+    assert s["refused"] == 0 and s["wrong"] == 0 and s["ok"] > 0, s
+    assert p.returncode == 0, err
+    assert_clean(ws, env)
+    return s
+
+
 STARTED: list[subprocess.Popen] = []
 
 
@@ -115,12 +126,7 @@ def test_kill_9_of_serve_restarts_on_the_same_endpoint_without_refusals(ws, env)
         os.kill(pid, signal.SIGKILL)
         killed.add(pid)
         time.sleep(0.3)
-    out, err = p.communicate(timeout=60)
-    s = json.loads(out)
-    assert s["refused"] == 0 and s["wrong"] == 0, s
-    assert s["ok"] > 0
-    assert p.returncode == 0, err
-    assert_clean(ws, env)
+    agent_finished_cleanly(p, ws, env)
 
 
 def test_sigstop_of_serve_is_detected_and_replaced(ws, env):
@@ -130,11 +136,7 @@ def test_sigstop_of_serve_is_detected_and_replaced(ws, env):
     os.kill(pid, signal.SIGSTOP)
     replaced = wait_for(lambda: (x := serving_pid(ws)) != pid and x, timeout=15)
     assert replaced, "a hung server was not replaced"
-    out, err = p.communicate(timeout=60)
-    s = json.loads(out)
-    assert s["refused"] == 0 and s["wrong"] == 0, s
-    assert p.returncode == 0, err
-    assert_clean(ws, env)
+    agent_finished_cleanly(p, ws, env)
 
 
 def test_kill_9_of_run_leaves_no_server_behind(ws, env):
@@ -407,11 +409,7 @@ def test_a_warm_standby_takes_over_a_crashed_server_and_is_replaced(ws, env):
     # And a new standby stands beside it.
     fresh = wait_for(lambda: standby_pid(ws), 10)
     assert fresh and fresh not in (serving, standby)
-    out, err = p.communicate(timeout=60)
-    s = json.loads(out)
-    assert s["refused"] == 0 and s["wrong"] == 0 and s["ok"] > 0, s
-    assert p.returncode == 0, err
-    assert_clean(ws, env)
+    agent_finished_cleanly(p, ws, env)
 
 
 def test_a_standby_from_an_older_configuration_is_not_promoted(ws, env):
