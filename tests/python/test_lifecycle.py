@@ -388,6 +388,26 @@ def test_configured_upstreams_grant_upstream_tool_use(ws, env):
     assert "upstream.tool_use" not in p.stdout + p.stderr, p.stdout + p.stderr
 
 
+def serving_run(ws, env, extra=()) -> tuple[subprocess.Popen, int]:
+    """A run whose agent has started, and the pid of its serving server."""
+    p = run(ws, env, "100000", "0.01", extra=extra)
+    assert wait_for(agent_pids)
+    serving = wait_for(lambda: serving_pid(ws))
+    assert serving
+    return p, serving
+
+
+def next_server(ws: Path, old: int) -> int | None:
+    """Waits for a serving server other than `old`."""
+    return wait_for(lambda: (x := serving_pid(ws)) not in (None, old) and x, 10)
+
+
+def terminate_clean(p: subprocess.Popen, ws: Path, env: dict) -> None:
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert_clean(ws, env)
+
+
 def standby_pid(ws: Path) -> int | None:
     """The warm standby: the `serve` process for `ws` that is not serving."""
     serving = serving_pid(ws)
@@ -413,29 +433,49 @@ def test_a_warm_standby_takes_over_a_crashed_server_and_is_replaced(ws, env):
 
 
 def test_a_standby_from_an_older_configuration_is_not_promoted(ws, env):
-    p = run(ws, env, "100000", "0.01")
-    assert wait_for(agent_pids)
-    serving = wait_for(lambda: serving_pid(ws))
+    p, serving = serving_run(ws, env)
     standby = wait_for(lambda: standby_pid(ws))
     assert standby
     (ws / ".agent" / "mcp.toml").write_text("[media]\nmax_inline_bytes = 1000\n")
     os.kill(serving, signal.SIGKILL)
-    fresh = wait_for(lambda: (x := serving_pid(ws)) not in (None, serving) and x, 10)
+    fresh = next_server(ws, serving)
     assert fresh and fresh != standby, "a standby that read the old configuration was promoted"
     assert wait_for(lambda: standby not in serve_pids(ws), 5), "the stale standby was left running"
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=30)
-    assert_clean(ws, env)
+    terminate_clean(p, ws, env)
 
 
 def test_no_standby_keeps_one_server(ws, env):
-    p = run(ws, env, "100000", "0.01", extra=("--no-standby",))
-    assert wait_for(agent_pids)
-    serving = wait_for(lambda: serving_pid(ws))
+    p, serving = serving_run(ws, env, extra=("--no-standby",))
     time.sleep(0.5)  # past the moment a standby would have started
     assert serve_pids(ws) == [serving]
     os.kill(serving, signal.SIGKILL)
-    assert wait_for(lambda: (x := serving_pid(ws)) not in (None, serving) and x, 10)
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=30)
-    assert_clean(ws, env)
+    assert next_server(ws, serving)
+    terminate_clean(p, ws, env)
+
+
+def test_a_standby_that_dies_while_waiting_is_replaced(ws, env):
+    p, serving = serving_run(ws, env)
+    standby = wait_for(lambda: standby_pid(ws))
+    assert standby
+    os.kill(standby, signal.SIGKILL)
+    fresh = wait_for(lambda: (x := standby_pid(ws)) not in (None, standby) and x, 10)
+    assert fresh, f"no new standby after the first was killed: {serve_pids(ws)}"
+    assert serving_pid(ws) == serving, "killing the standby must not touch the serving server"
+    terminate_clean(p, ws, env)
+
+
+def test_a_standby_that_keeps_dying_is_given_up_until_the_next_restart(ws, env):
+    p, serving = serving_run(ws, env)
+    seen = []
+    for _ in range(3):
+        standby = wait_for(lambda: (x := standby_pid(ws)) not in seen and x, 10)
+        assert standby, f"standby {len(seen) + 1} did not come: {serve_pids(ws)}"
+        seen.append(standby)
+        os.kill(standby, signal.SIGKILL)
+    time.sleep(2)  # past the second a replacement would wait
+    assert serve_pids(ws) == [serving], "a fourth standby was started"
+    # The next restart (a new server, no standby to promote) brings a standby back.
+    os.kill(serving, signal.SIGKILL)
+    assert next_server(ws, serving)
+    assert wait_for(lambda: standby_pid(ws), 10), serve_pids(ws)
+    terminate_clean(p, ws, env)

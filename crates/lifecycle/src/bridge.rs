@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub struct Bridge {
     retired: AtomicBool,
     /// This bridge, for the task that starts a standby after a start.
     me: Weak<Bridge>,
+    /// Standbys that died while waiting, in a row (a promotion resets it).
+    standby_deaths: AtomicU32,
 }
 
 /// A standby server and what it started from.
@@ -46,6 +48,10 @@ struct Standby {
 /// How long after a start the next standby is started, so its start-up never
 /// competes with the first requests to the server that just started.
 const STANDBY_DELAY: Duration = Duration::from_millis(100);
+
+/// Standbys that may die in a row while waiting before the bridge stops
+/// starting new ones (until the next restart promotes or starts a server).
+const STANDBY_DEATHS: u32 = 3;
 
 /// Binds 127.0.0.1, spawns the first server and preflights it.
 pub async fn start_server(
@@ -70,6 +76,7 @@ pub async fn start_server(
         standby: std::sync::Mutex::new(None),
         retired: AtomicBool::new(false),
         me: me.clone(),
+        standby_deaths: AtomicU32::new(0),
     });
     let first = bridge.spawn_ready().await?;
     *bridge
@@ -227,6 +234,7 @@ impl Bridge {
         } else {
             match server.promote() {
                 Ok(()) => {
+                    self.standby_deaths.store(0, Ordering::Release);
                     tracing::info!(pid = server.pid, "promoted the standby server");
                     return Some(server);
                 }
@@ -294,11 +302,67 @@ impl Bridge {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !self.retired.load(Ordering::Acquire) && slot.is_none() {
+                let pid = server.pid;
+                let exited = server.exited.clone();
                 *slot = Some(Standby { server, config });
+                drop(slot);
+                self.replace_standby_if_it_dies(pid, exited);
                 return;
             }
         }
         server.stop(self.options.shutdown_grace).await;
+    }
+
+    /// Watches a waiting standby: one that exits while it waits (killed, or
+    /// the binary broke) is replaced after a second, up to
+    /// [`STANDBY_DEATHS`] times in a row; a promotion resets the count.
+    fn replace_standby_if_it_dies(
+        &self,
+        pid: u32,
+        mut exited: tokio::sync::watch::Receiver<Option<std::process::ExitStatus>>,
+    ) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let Ok(status) = exited.wait_for(Option::is_some).await.map(|s| *s) else {
+                return;
+            };
+            let Some(bridge) = me.upgrade() else {
+                return;
+            };
+            let dead = {
+                let mut slot = bridge
+                    .standby
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match slot.as_ref() {
+                    // Still waiting in the slot: it died as a standby.
+                    Some(s) if s.server.pid == pid => slot.take(),
+                    // Promoted (it is the server now) or already replaced.
+                    _ => None,
+                }
+            };
+            let Some(mut dead) = dead else {
+                return;
+            };
+            dead.server.stop(Duration::ZERO).await;
+            let deaths = bridge.standby_deaths.fetch_add(1, Ordering::AcqRel) + 1;
+            if deaths >= STANDBY_DEATHS {
+                tracing::warn!(
+                    pid,
+                    ?status,
+                    deaths,
+                    "the standby server keeps exiting; running without one until the next restart"
+                );
+                return;
+            }
+            tracing::warn!(
+                pid,
+                ?status,
+                "the standby server exited while waiting; starting another"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            bridge.start_standby().await;
+        });
     }
 
     /// Stops the standby, if any, and starts no other (at shutdown). Returns a
