@@ -63,7 +63,7 @@ pub struct RunArgs {
     pub no_wait_upstreams: bool,
     /// Keep no warm standby server. By default a second server waits, started
     /// and ready to accept, so a crashed or hung server is replaced without a
-    /// start-up; this saves that idle process (about 2 MiB) at that cost.
+    /// start-up; this saves that idle process (under 1 MiB PSS) at that cost.
     #[arg(long)]
     pub no_standby: bool,
     /// Directory the agent runs in (default: the workspace, where the MCP tools work too).
