@@ -446,7 +446,7 @@ def test_a_standby_from_an_older_configuration_is_not_promoted(ws, env):
 
 def test_no_standby_keeps_one_server(ws, env):
     p, serving = serving_run(ws, env, extra=("--no-standby",))
-    time.sleep(0.5)  # past the moment a standby would have started
+    time.sleep(1.5)  # past the moment a standby would have started
     assert serve_pids(ws) == [serving]
     os.kill(serving, signal.SIGKILL)
     assert next_server(ws, serving)

@@ -46,8 +46,9 @@ struct Standby {
 }
 
 /// How long after a start the next standby is started, so its start-up never
-/// competes with the first requests to the server that just started.
-const STANDBY_DELAY: Duration = Duration::from_millis(100);
+/// competes with the first requests to the server that just started, nor with
+/// other runs starting at the same time on a small machine.
+const STANDBY_DELAY: Duration = Duration::from_secs(1);
 
 /// Standbys that may die in a row while waiting before the bridge stops
 /// starting new ones (until the next restart promotes or starts a server).
