@@ -78,26 +78,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_kib(pid: int) -> int:
+def proc_kib(path: str, key: str) -> int:
+    """The kB figure on the `key:` line of a /proc file, 0 when it cannot be read."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kib(pid: int) -> int:
+    return proc_kib(f"/proc/{pid}/status", "VmRSS")
 
 
 def pss_kib(pid: int) -> int:
     """Proportional set size: private pages plus each shared page divided by the
     number of processes mapping it (what running one more process really costs)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return proc_kib(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def children(pid: int) -> list[int]:
