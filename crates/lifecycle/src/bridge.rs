@@ -378,15 +378,6 @@ impl Bridge {
         let mut standby = taken?;
         standby.server.stop(self.options.shutdown_grace).await
     }
-
-    /// The standby's pid, when one is waiting.
-    pub fn standby_pid(&self) -> Option<u32> {
-        self.standby
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(|s| s.server.pid)
-    }
 }
 
 impl Served for Incarnation {

@@ -220,11 +220,6 @@ impl Incarnation {
         })
     }
 
-    /// True when this is a standby that has not been promoted.
-    pub fn is_standby(&self) -> bool {
-        self.gate.is_some()
-    }
-
     /// Tells a standby to start accepting. Fails when it is no longer there
     /// to hear it (it exited) or is not a standby.
     pub fn promote(&mut self) -> std::io::Result<()> {
