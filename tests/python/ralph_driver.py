@@ -3,8 +3,7 @@ ralph-workflow venv (tests/.venv-ralph, Python 3.12, ralph-workflow==0.9.30).
 
 Only Ralph's `spawn_process` dependency is replaced, so that it starts
 `ralph-mcp serve` (with the arguments and environment Ralph builds) instead of
-`python -m ralph.mcp.server`; and its preflight requires only the tools ralph-mcp
-serves. Everything else is Ralph's code: `start_mcp_server`, the preflight, the probe,
+`python -m ralph.mcp.server`. Everything else is Ralph's code, unmodified: `start_mcp_server`, the preflight, the probe,
 the health check and restart, make-before-break replacement, `reset_tool_registry`,
 the tool-hash baseline, the completion sentinel check and the transcript parsers.
 
@@ -27,35 +26,18 @@ from pathlib import Path
 
 BIN = os.environ["RALPH_MCP_BIN"]
 
-def served_tools() -> set[str]:
-    """The built-in tools ralph-mcp serves, from its own tool reference."""
-    import re
-    import subprocess
-
-    out = subprocess.run([BIN, "tools"], capture_output=True, text=True, check=True).stdout
-    return set(re.findall(r"^## `([a-z_]+)`", out, re.M))
-
-
 def deps():
     from ralph.mcp.server import lifecycle as lc
 
     base = lc._default_lifecycle_deps()
     ralph_spawn = base.spawn_process
-    ralph_preflight = base.preflight
 
     def spawn_process(command, cwd, env, *, phase=None, pass_fds=()):
         # Ralph's command is [python, -m, ralph.mcp.server, --host, H, --port, P, --workspace, W].
         assert command[1:3] == ["-m", "ralph.mcp.server"], command
         return ralph_spawn([BIN, "serve", *command[3:]], cwd, env, phase=phase, pass_fds=pass_fds)
 
-    served = served_tools()
-
-    def preflight(endpoint, tools, timeout):
-        # Ralph's list limited to the tools ralph-mcp serves (README: "Under Ralph Workflow").
-        wanted = [str(t) for t in tools if str(t).removeprefix("mcp__ralph__") in served]
-        return ralph_preflight(endpoint, wanted, timeout)
-
-    return dataclasses.replace(base, spawn_process=spawn_process, preflight=preflight)
+    return dataclasses.replace(base, spawn_process=spawn_process)
 
 
 def session_for(drain: str, run_id: str = "ralph-run-1", broker_secret: str | None = None):

@@ -8,8 +8,8 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::{
-    ToolContext, ToolResult, artifact, coord, exec, git, grep, list, media, parse_args, read, web,
-    write,
+    ToolContext, ToolResult, artifact, coord, exec, explore, git, grep, list, media, parse_args,
+    read, web, write,
 };
 
 /// A boxed tool future.
@@ -458,6 +458,30 @@ pub fn builtin_tools() -> Vec<ToolDef> {
             coord::CoordinateArgs,
             coord::coordinate,
             "Coordinate parallel work units (Ralph's planning-drain event; deprecated in Ralph, kept for its prompts). Required: action. Optional: work_unit_id, payload (object). Acknowledged with a coordination line; nothing is written."
+        ),
+        tool!(
+            sync,
+            "ralph_index_status",
+            One(WorkspaceMetadataRead),
+            explore::StatusArgs,
+            explore::index_status,
+            "Report the explore index's health and freshness: enabled, index_exists, generation, indexed_at, files_indexed, files_stale (and up to 25 stale_paths), last_job, languages, nodes, edges, cold_index_required, last_refresh_kind, is_stale, index_storage_bytes, managed_ignore_rule_present, health (healthy|building|stale|degraded|unhealthy) and fallback_reason. Side-effect free. No parameters."
+        ),
+        tool!(
+            sync,
+            "ralph_reindex",
+            One(WorkspaceRead),
+            explore::ReindexArgs,
+            explore::reindex,
+            "Run a bounded reindex of the workspace's Python and Markdown files (ignore rules apply; .agent/ is skipped). Required: mode ('changed' parses files whose size or mtime changed, 'full' parses all). Optional: timeout_ms (1-60000, default 5000), path_scope (relative paths), cancel (stop the running job). Returns job_status (succeeded|deadline_exceeded|cancelled|busy|failed), generation, changed_files, failed_files (syntax errors), parse_count, elapsed_seconds, error_summary, cancelled. A job that runs out of time commits nothing but keeps what it parsed, so the next call continues; the committed generation stays whole."
+        ),
+        tool!(
+            sync,
+            "ralph_graph",
+            One(WorkspaceRead),
+            explore::GraphArgs,
+            explore::graph,
+            "Bounded query over the code graph of the workspace's Python and Markdown files: files and symbols (class, function, method, variable, heading) joined by defines, imports, calls_syntax, tests, mentions, inherits_syntax and contains edges, each with confidence (1.0 extracted, 0.6 inferred by name, 0.3 ambiguous) and evidence (relation:path:line). Required: query_type ('neighbors'|'path'|'impact'|'hubs'|'tests'); target for all but hubs (a path, Class.method, pkg.mod.func, path:Class.method, a node id, or a bare name); target_b for path. Optional: relations, limit (1-100, default 25), freshness (required|prefer_fresh|allow_stale; the index is refreshed first unless allow_stale), direction, depth, max_paths, change_kind, scope_path, role, timeout_ms (1-30000, default 5000), cancel. Returns nodes, edges, paths, impacted_files, suggested_tests, confidence, provenance, evidence_ids, missing_data, index_generation, is_stale, truncated, cancelled, deadline_exceeded. Example: {\"query_type\": \"impact\", \"target\": \"Store.get\"}."
         ),
         tool!(
             sync,

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod coord;
 pub mod exec;
 pub mod exec_policy;
+pub mod explore;
 pub mod fsio;
 pub mod git;
 pub mod grep;
@@ -62,6 +63,8 @@ pub struct ToolContext {
     pub web: web::Web,
     /// Tools the configuration turns off (not listed, not callable).
     pub disabled: Vec<&'static str>,
+    /// The explore index (built on first use).
+    pub explore: explore::Explore,
 }
 
 impl ToolContext {
@@ -100,6 +103,7 @@ impl ToolContext {
             exec: crate::config::ExecConfig::default(),
             web: web::Web::default(),
             disabled: Vec::new(),
+            explore: explore::Explore::default(),
         })
     }
 

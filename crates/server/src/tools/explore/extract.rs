@@ -1,0 +1,601 @@
+//! What one file says about the code graph: the symbols it defines and the
+//! names it imports, calls, inherits from or links to. Pure (no I/O): Python
+//! through tree-sitter's grammar, Markdown through Ralph's heading and link
+//! rules. Names are resolved to other files' symbols later, by [`super::graph`].
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use tree_sitter::{Node, Parser};
+
+/// The languages the index understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// `.py`, `.pyi`
+    Python,
+    /// `.md`, `.markdown`
+    Markdown,
+}
+
+impl Lang {
+    /// The language of a workspace-relative path, by its extension.
+    pub fn of(path: &str) -> Option<Self> {
+        let ext = path.rsplit_once('.')?.1;
+        match ext {
+            "py" | "pyi" => Some(Self::Python),
+            "md" | "markdown" => Some(Self::Markdown),
+            _ => None,
+        }
+    }
+
+    /// Its name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::Markdown => "markdown",
+        }
+    }
+}
+
+/// What a symbol is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymKind {
+    /// A Python class.
+    Class,
+    /// A function outside a class.
+    Function,
+    /// A function defined in a class body.
+    Method,
+    /// A module-level assignment to a plain name.
+    Variable,
+    /// A Markdown heading.
+    Heading,
+}
+
+impl SymKind {
+    /// Its name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Class => "class",
+            Self::Function => "function",
+            Self::Method => "method",
+            Self::Variable => "variable",
+            Self::Heading => "heading",
+        }
+    }
+}
+
+/// One definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    /// Dotted name within its file (`Class.method`; a heading's slug path).
+    pub qualname: String,
+    /// What it is.
+    pub kind: SymKind,
+    /// First line, 1-based.
+    pub line: u32,
+    /// Last line, 1-based.
+    pub end_line: u32,
+    /// The enclosing symbol (index into the file's symbols).
+    pub parent: Option<u32>,
+}
+
+impl Symbol {
+    /// The last segment of its qualified name.
+    pub fn name(&self) -> &str {
+        self.qualname.rsplit('.').next().unwrap_or(&self.qualname)
+    }
+}
+
+/// One use of a name, to be resolved against the whole index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ref {
+    /// `import a.b` or `from a.b import c, d` (`level` leading dots).
+    Import {
+        /// The module as written, without leading dots.
+        module: String,
+        /// Leading dots of a relative import.
+        level: u32,
+        /// Names imported from it (`from … import`), empty for `import a.b`.
+        names: Vec<String>,
+        /// Where.
+        line: u32,
+    },
+    /// A call whose callee ends in `callee` (`f(…)`, `obj.f(…)`).
+    Call {
+        /// The calling symbol; `None` at module level.
+        from: Option<u32>,
+        /// The callee's last name.
+        callee: String,
+        /// Where.
+        line: u32,
+    },
+    /// A class base.
+    Inherits {
+        /// The class.
+        from: u32,
+        /// The base's last name.
+        base: String,
+        /// Where.
+        line: u32,
+    },
+    /// A Markdown link to a relative target.
+    Link {
+        /// The link target without its `#fragment`.
+        target: String,
+        /// Where.
+        line: u32,
+    },
+}
+
+/// Everything extracted from one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Definitions, parents before children.
+    pub symbols: Vec<Symbol>,
+    /// Uses of names.
+    pub refs: Vec<Ref>,
+    /// The parser recovered from syntax errors (the facts are partial).
+    pub syntax_errors: bool,
+}
+
+/// Extracts the facts of `text`, a file in `lang`.
+pub fn extract(lang: Lang, text: &str) -> Facts {
+    match lang {
+        Lang::Python => python(text),
+        Lang::Markdown => markdown(text),
+    }
+}
+
+fn python(text: &str) -> Facts {
+    let mut parser = Parser::new();
+    let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+    if parser.set_language(&language).is_err() {
+        return Facts {
+            syntax_errors: true,
+            ..Facts::default()
+        };
+    }
+    let Some(tree) = parser.parse(text, None) else {
+        return Facts {
+            syntax_errors: true,
+            ..Facts::default()
+        };
+    };
+    let root = tree.root_node();
+    let mut facts = Facts {
+        syntax_errors: root.has_error(),
+        ..Facts::default()
+    };
+    let mut walker = PyWalker {
+        src: text.as_bytes(),
+        facts: &mut facts,
+    };
+    walker.children(root, None, false, true);
+    facts
+}
+
+struct PyWalker<'a> {
+    src: &'a [u8],
+    facts: &'a mut Facts,
+}
+
+fn line_of(node: Node<'_>) -> u32 {
+    node.start_position().row as u32 + 1
+}
+
+impl PyWalker<'_> {
+    fn text(&self, node: Node<'_>) -> String {
+        node.utf8_text(self.src).unwrap_or_default().to_string()
+    }
+
+    fn children(&mut self, node: Node<'_>, scope: Option<u32>, in_class: bool, module: bool) {
+        let mut cursor = node.walk();
+        for child in node.named_children(&mut cursor) {
+            self.node(child, scope, in_class, module);
+        }
+    }
+
+    fn define(&mut self, node: Node<'_>, name: &str, kind: SymKind, parent: Option<u32>) -> u32 {
+        let qualname = match parent {
+            Some(p) => format!("{}.{name}", self.facts.symbols[p as usize].qualname),
+            None => name.to_string(),
+        };
+        self.facts.symbols.push(Symbol {
+            qualname,
+            kind,
+            line: line_of(node),
+            end_line: node.end_position().row as u32 + 1,
+            parent,
+        });
+        (self.facts.symbols.len() - 1) as u32
+    }
+
+    fn node(&mut self, node: Node<'_>, scope: Option<u32>, in_class: bool, module: bool) {
+        match node.kind() {
+            "class_definition" => {
+                let Some(name) = node.child_by_field_name("name") else {
+                    return;
+                };
+                let name = self.text(name);
+                let id = self.define(node, &name, SymKind::Class, scope);
+                if let Some(bases) = node.child_by_field_name("superclasses") {
+                    let mut cursor = bases.walk();
+                    for base in bases.named_children(&mut cursor) {
+                        if let Some(base_name) = self.last_name(base) {
+                            self.facts.refs.push(Ref::Inherits {
+                                from: id,
+                                base: base_name,
+                                line: line_of(base),
+                            });
+                        } else {
+                            self.node(base, scope, false, false);
+                        }
+                    }
+                }
+                if let Some(body) = node.child_by_field_name("body") {
+                    self.children(body, Some(id), true, false);
+                }
+            }
+            "function_definition" => {
+                let Some(name) = node.child_by_field_name("name") else {
+                    return;
+                };
+                let name = self.text(name);
+                let kind = if in_class {
+                    SymKind::Method
+                } else {
+                    SymKind::Function
+                };
+                let id = self.define(node, &name, kind, scope);
+                for field in ["parameters", "return_type"] {
+                    if let Some(part) = node.child_by_field_name(field) {
+                        self.node(part, Some(id), false, false);
+                    }
+                }
+                if let Some(body) = node.child_by_field_name("body") {
+                    self.children(body, Some(id), false, false);
+                }
+            }
+            "import_statement" => {
+                let mut cursor = node.walk();
+                for name in node.children_by_field_name("name", &mut cursor) {
+                    let module = match name.kind() {
+                        "aliased_import" => name
+                            .child_by_field_name("name")
+                            .map(|n| self.text(n))
+                            .unwrap_or_default(),
+                        _ => self.text(name),
+                    };
+                    if !module.is_empty() {
+                        self.facts.refs.push(Ref::Import {
+                            module,
+                            level: 0,
+                            names: Vec::new(),
+                            line: line_of(node),
+                        });
+                    }
+                }
+            }
+            "import_from_statement" => {
+                let Some(module_node) = node.child_by_field_name("module_name") else {
+                    return;
+                };
+                let written = self.text(module_node);
+                let level = written.chars().take_while(|c| *c == '.').count() as u32;
+                let module = written.trim_start_matches('.').to_string();
+                let mut names = Vec::new();
+                let mut cursor = node.walk();
+                for name in node.children_by_field_name("name", &mut cursor) {
+                    let imported = match name.kind() {
+                        "aliased_import" => name
+                            .child_by_field_name("name")
+                            .map(|n| self.text(n))
+                            .unwrap_or_default(),
+                        _ => self.text(name),
+                    };
+                    if !imported.is_empty() {
+                        names.push(imported);
+                    }
+                }
+                self.facts.refs.push(Ref::Import {
+                    module,
+                    level,
+                    names,
+                    line: line_of(node),
+                });
+            }
+            "call" => {
+                if let Some(function) = node.child_by_field_name("function")
+                    && let Some(callee) = self.last_name(function)
+                {
+                    self.facts.refs.push(Ref::Call {
+                        from: scope,
+                        callee,
+                        line: line_of(node),
+                    });
+                }
+                self.children(node, scope, false, false);
+            }
+            "expression_statement" if module => {
+                let mut cursor = node.walk();
+                for child in node.named_children(&mut cursor) {
+                    if child.kind() == "assignment"
+                        && let Some(left) = child.child_by_field_name("left")
+                        && left.kind() == "identifier"
+                    {
+                        let name = self.text(left);
+                        self.define(child, &name, SymKind::Variable, None);
+                    }
+                    self.node(child, scope, false, false);
+                }
+            }
+            _ => self.children(node, scope, in_class, module && is_block(node)),
+        }
+    }
+
+    /// The last name of `f`, `a.b.f` (but not of calls, subscripts or literals).
+    fn last_name(&self, node: Node<'_>) -> Option<String> {
+        match node.kind() {
+            "identifier" => Some(self.text(node)),
+            "attribute" => node.child_by_field_name("attribute").map(|a| self.text(a)),
+            _ => None,
+        }
+    }
+}
+
+/// Statements whose bodies still count as module level (`if`, `try`, `with` at
+/// the top of a module define module-level names).
+fn is_block(node: Node<'_>) -> bool {
+    matches!(
+        node.kind(),
+        "if_statement"
+            | "else_clause"
+            | "elif_clause"
+            | "try_statement"
+            | "except_clause"
+            | "finally_clause"
+            | "with_statement"
+            | "block"
+            | "decorated_definition"
+    )
+}
+
+fn atx_heading() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^(#{1,6})\s+(.*?)\s*#*\s*$").expect("valid regex"))
+}
+
+fn inline_link() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\[([^\]\n]+)\]\(([^)\n]+)\)").expect("valid regex"))
+}
+
+/// Ralph's heading slug: lower case, runs of anything but letters and digits
+/// become one `-`, no leading or trailing `-`.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    if slug.is_empty() {
+        "section".into()
+    } else {
+        slug
+    }
+}
+
+fn markdown(text: &str) -> Facts {
+    let mut facts = Facts::default();
+    // Open headings by level: (level, symbol index).
+    let mut open: Vec<(usize, u32)> = Vec::new();
+    let mut fence: Option<&str> = None;
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, raw) in lines.iter().enumerate() {
+        let line_no = i as u32 + 1;
+        let trimmed = raw.trim_start();
+        let marker = if trimmed.starts_with("```") {
+            Some("```")
+        } else if trimmed.starts_with("~~~") {
+            Some("~~~")
+        } else {
+            None
+        };
+        if let Some(m) = marker {
+            match fence {
+                Some(f) if f == m => fence = None,
+                None => fence = Some(m),
+                _ => {}
+            }
+            continue;
+        }
+        if fence.is_some() {
+            continue;
+        }
+        if let Some(caps) = atx_heading().captures(raw) {
+            let level = caps[1].len();
+            let title = caps[2].trim();
+            while open.last().is_some_and(|(l, _)| *l >= level) {
+                open.pop();
+            }
+            let parent = open.last().map(|(_, id)| *id);
+            let slug = slugify(title);
+            let qualname = match parent {
+                Some(p) => format!("{}.{slug}", facts.symbols[p as usize].qualname),
+                None => slug,
+            };
+            facts.symbols.push(Symbol {
+                qualname,
+                kind: SymKind::Heading,
+                line: line_no,
+                end_line: line_no,
+                parent,
+            });
+            let id = (facts.symbols.len() - 1) as u32;
+            open.push((level, id));
+        }
+        for caps in inline_link().captures_iter(raw) {
+            let target = caps[2].trim();
+            let target = target.split_whitespace().next().unwrap_or("");
+            let target = target.split('#').next().unwrap_or("");
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            facts.refs.push(Ref::Link {
+                target: target.to_string(),
+                line: line_no,
+            });
+        }
+    }
+    // A heading's section ends where the next heading of its level or above starts.
+    let total = lines.len() as u32;
+    let starts: Vec<(u32, usize)> = facts
+        .symbols
+        .iter()
+        .map(|s| (s.line, depth_of(&facts.symbols, s)))
+        .collect();
+    for (i, sym) in facts.symbols.iter_mut().enumerate() {
+        let (_, depth) = starts[i];
+        sym.end_line = starts[i + 1..]
+            .iter()
+            .find(|(_, d)| *d <= depth)
+            .map_or(total.max(sym.line), |(l, _)| l - 1);
+    }
+    facts
+}
+
+fn depth_of(symbols: &[Symbol], sym: &Symbol) -> usize {
+    let mut depth = 0;
+    let mut parent = sym.parent;
+    while let Some(p) = parent {
+        depth += 1;
+        parent = symbols[p as usize].parent;
+    }
+    depth
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(f: &Facts) -> Vec<(&str, SymKind)> {
+        f.symbols
+            .iter()
+            .map(|s| (s.qualname.as_str(), s.kind))
+            .collect()
+    }
+
+    #[test]
+    fn python_definitions_nest_and_carry_their_lines() {
+        let src = "import os, a.b as c\nfrom ..pkg.mod import X, Y as Z\nLIMIT = 3\n\nclass Store(Base, mod.Mixin):\n    def get(self, k):\n        return helper(k).strip()\n\n    @property\n    def size(self):\n        return len(self.items)\n\ndef helper(x):\n    def inner():\n        pass\n    return inner()\n";
+        let f = extract(Lang::Python, src);
+        assert!(!f.syntax_errors);
+        assert_eq!(
+            names(&f),
+            vec![
+                ("LIMIT", SymKind::Variable),
+                ("Store", SymKind::Class),
+                ("Store.get", SymKind::Method),
+                ("Store.size", SymKind::Method),
+                ("helper", SymKind::Function),
+                ("helper.inner", SymKind::Function),
+            ]
+        );
+        let store = &f.symbols[1];
+        assert_eq!((store.line, store.end_line), (5, 11));
+        assert!(f.refs.contains(&Ref::Import {
+            module: "os".into(),
+            level: 0,
+            names: vec![],
+            line: 1
+        }));
+        assert!(f.refs.contains(&Ref::Import {
+            module: "a.b".into(),
+            level: 0,
+            names: vec![],
+            line: 1
+        }));
+        assert!(f.refs.contains(&Ref::Import {
+            module: "pkg.mod".into(),
+            level: 2,
+            names: vec!["X".into(), "Y".into()],
+            line: 2
+        }));
+        assert!(f.refs.contains(&Ref::Inherits {
+            from: 1,
+            base: "Base".into(),
+            line: 5
+        }));
+        assert!(f.refs.contains(&Ref::Inherits {
+            from: 1,
+            base: "Mixin".into(),
+            line: 5
+        }));
+        let calls: Vec<(Option<u32>, &str)> = f
+            .refs
+            .iter()
+            .filter_map(|r| match r {
+                Ref::Call { from, callee, .. } => Some((*from, callee.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                (Some(2), "strip"),
+                (Some(2), "helper"),
+                (Some(3), "len"),
+                (Some(4), "inner")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_python_syntax_error_still_yields_what_parses() {
+        let f = extract(Lang::Python, "def ok():\n    pass\n\ndef broken(:\n");
+        assert!(f.syntax_errors);
+        assert_eq!(f.symbols[0].qualname, "ok");
+    }
+
+    #[test]
+    fn markdown_headings_nest_links_resolve_and_fences_are_skipped() {
+        let src = "# Guide\nSee [the api](docs/api.md#top) and [site](https://x.y).\n## Install It!\n```\n# not a heading\n[no](link.md)\n```\n## Use\n# Other\n";
+        let f = extract(Lang::Markdown, src);
+        assert_eq!(
+            names(&f),
+            vec![
+                ("guide", SymKind::Heading),
+                ("guide.install-it", SymKind::Heading),
+                ("guide.use", SymKind::Heading),
+                ("other", SymKind::Heading),
+            ]
+        );
+        assert_eq!((f.symbols[0].line, f.symbols[0].end_line), (1, 8));
+        assert_eq!((f.symbols[1].line, f.symbols[1].end_line), (3, 7));
+        assert_eq!(
+            f.refs,
+            vec![Ref::Link {
+                target: "docs/api.md".into(),
+                line: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn languages_by_extension() {
+        assert_eq!(Lang::of("a/b.py"), Some(Lang::Python));
+        assert_eq!(Lang::of("README.md"), Some(Lang::Markdown));
+        assert_eq!(Lang::of("Makefile"), None);
+        assert_eq!(Lang::of("x.rs"), None);
+    }
+}
