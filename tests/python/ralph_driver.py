@@ -315,6 +315,37 @@ def scenario_relay(workspace: str) -> dict:
     }
 
 
+def scenario_swap(workspace: str) -> dict:
+    """Ralph's lifecycle with nothing replaced at all: the `ralph-mcp ralph-swap` files
+    in this interpreter's site-packages turn Ralph's own `python -m ralph.mcp.server`
+    into `ralph-mcp serve`."""
+    from ralph.mcp.protocol._startup_http import probe_mcp_http_endpoint
+    from ralph.mcp.server import lifecycle as lc
+    from ralph.workspace import FsWorkspace
+
+    bridge = lc.start_mcp_server(session_for("development"), FsWorkspace(Path(workspace)))
+    try:
+        first = bridge.process.pid
+        probe_mcp_http_endpoint(bridge.endpoint_uri(), timedelta(seconds=5))
+        exe = os.readlink(f"/proc/{first}/exe")
+        read = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
+        graph = json.loads(mcp_call(bridge.endpoint_uri(), "ralph_graph", {"query_type": "neighbors", "target": "helper", "direction": "in"})["content"][0]["text"])
+        os.kill(first, signal.SIGKILL)
+        second = wait_new_pid(bridge, first)
+        exe_after = os.readlink(f"/proc/{second}/exe")
+        read_after = mcp_call(bridge.endpoint_uri(), "read_file", {"path": "hello.txt"})["content"][0]["text"]
+    finally:
+        bridge.shutdown()
+    return {
+        "exe": exe,
+        "exe_after_restart": exe_after,
+        "read": read,
+        "read_after_restart": read_after,
+        "callers": [n["id"] for n in graph["nodes"]],
+        "baseline": bridge._expected_tool_hash is not None,
+    }
+
+
 def main() -> None:
     scenario, workspace, *rest = sys.argv[1:]
     out = globals()[f"scenario_{scenario}"](workspace, *rest)

@@ -2,8 +2,9 @@
 
 Each test runs tests/python/ralph_driver.py under the ralph-workflow venv
 (tests/.venv-ralph, Python 3.12), where only Ralph's `spawn_process` is replaced so
-that it starts `ralph-mcp serve`, and Ralph's preflight requires only the tools
-ralph-mcp serves.
+that it starts `ralph-mcp serve` (Ralph's preflight, unmodified, requires every tool of
+each drain), and the swap a Ralph user installs with `ralph-mcp ralph-swap`, under
+which nothing of Ralph is replaced at all.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ def env(ws: Path) -> dict:
     return e
 
 
-def drive(scenario: str, ws: Path, *args: str, timeout: float = 120) -> dict:
+def drive(scenario: str, ws: Path, *args: str, timeout: float = 120, python: Path = RALPH_PY) -> dict:
     # Run from the workspace's parent: Ralph's package has modules (`platform`) that
     # would shadow the standard library if its own directory were the working one.
     p = subprocess.run(
-        [str(RALPH_PY), str(DRIVER), scenario, str(ws), *args],
+        [str(python), str(DRIVER), scenario, str(ws), *args],
         cwd=ws.parent,
         env=env(ws),
         capture_output=True,
@@ -164,3 +165,39 @@ def test_ralphs_activity_relay_hears_every_call(ws):
     assert out["health"] is None, out
     # The credential is blanked from the server's environment block at start.
     assert out["credential_in_environ"] is False
+
+
+def swap(python: Path, action: str) -> str:
+    p = subprocess.run([str(BINARY), "ralph-swap", action, "--python", str(python)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_ralph_swap_makes_ralphs_unreplaced_lifecycle_start_ralph_mcp(ws, tmp_path):
+    # A Ralph installation of its own (a venv seeing the ralph-workflow venv's packages),
+    # so the swap never touches the venv the other tests use.
+    venv = tmp_path / "ralph-env"
+    subprocess.run([str(RALPH_PY), "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    ralph_site = subprocess.run([str(RALPH_PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    (site / "ralph-workflow.pth").write_text(ralph_site + "\n")
+    (ws / "lib.py").write_text("def helper():\n    pass\n\n\ndef caller():\n    helper()\n")
+
+    assert "not installed" in swap(python, "status")
+    installed = swap(python, "install")
+    assert "Ralph Workflow 0.9.30" in installed and str(BINARY.resolve()) in installed
+    assert "starts " + str(BINARY.resolve()) in swap(python, "status")
+    # Any other use of that Python is untouched.
+    plain = subprocess.run([str(python), "-c", "print('plain')"], capture_output=True, text=True, check=True)
+    assert plain.stdout == "plain\n" and plain.stderr == ""
+
+    out = drive("swap", ws, python=python)
+    assert out["exe"] == str(BINARY.resolve()) and out["exe_after_restart"] == str(BINARY.resolve())
+    assert out["read"] == out["read_after_restart"] == "hello from the workspace\n"
+    assert "sym:lib.py#caller" in out["callers"]
+    assert out["baseline"] is True
+
+    assert "removed" in swap(python, "remove")
+    assert not (site / "ralph_mcp_swap.pth").exists() and not (site / "ralph_mcp_swap.py").exists()
+    assert "not installed" in swap(python, "status")

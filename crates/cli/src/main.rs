@@ -5,6 +5,7 @@
 mod artifact_cmd;
 mod client_cmd;
 mod docs_cmd;
+mod swap_cmd;
 mod exit;
 mod run_cmd;
 mod serve_cmd;
@@ -76,6 +77,8 @@ enum Command {
     Completions(docs_cmd::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// Make Ralph Workflow start ralph-mcp as its MCP server (or stop it).
+    RalphSwap(swap_cmd::SwapArgs),
 }
 
 fn init_tracing() {
@@ -229,6 +232,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Command::Man => docs_cmd::man(Cli::command()).map(|()| 0),
+        Command::RalphSwap(args) => swap_cmd::run(&args).map(|()| 0),
     };
     match outcome {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
