@@ -5,10 +5,10 @@
 mod artifact_cmd;
 mod client_cmd;
 mod docs_cmd;
-mod swap_cmd;
 mod exit;
 mod run_cmd;
 mod serve_cmd;
+mod swap_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -63,7 +63,9 @@ fn python_of_ralph_on_path() -> Result<PathBuf> {
     let ralph = std::env::split_paths(&path)
         .map(|d| d.join("ralph"))
         .find(|p| p.is_file())
-        .context("no `ralph` on PATH; pass --python with the interpreter Ralph Workflow is installed in")?;
+        .context(
+            "no `ralph` on PATH; pass --python with the interpreter Ralph Workflow is installed in",
+        )?;
     let text = std::fs::read_to_string(&ralph)
         .with_context(|| format!("cannot read {}", ralph.display()))?;
     let shebang = text
@@ -72,7 +74,9 @@ fn python_of_ralph_on_path() -> Result<PathBuf> {
         .and_then(|l| l.strip_prefix("#!"))
         .map(str::trim)
         .with_context(|| format!("{} has no #! line; pass --python", ralph.display()))?;
-    Ok(PathBuf::from(shebang.split_whitespace().next().unwrap_or(shebang)))
+    Ok(PathBuf::from(
+        shebang.split_whitespace().next().unwrap_or(shebang),
+    ))
 }
 
 fn site(target: &Target) -> Result<Site> {
@@ -92,7 +96,11 @@ fn site(target: &Target) -> Result<Site> {
         bail!(
             "{} has no ralph-workflow installed ({}); pass --python with the interpreter Ralph runs under (the #! line of `ralph`)",
             python.display(),
-            String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("no output")
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("no output")
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -108,7 +116,11 @@ fn site(target: &Target) -> Result<Site> {
 
 /// The module installed beside the `.pth` line.
 fn module_text(binary: &Path) -> String {
-    let bin = binary.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let bin = binary
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     format!(
         r#""""Installed by `ralph-mcp ralph-swap install`: Ralph Workflow's MCP server
 (`python -m ralph.mcp.server ...`) runs as `ralph-mcp serve ...` instead.
@@ -152,14 +164,21 @@ pub fn run(args: &SwapArgs) -> Result<()> {
                 site.python.display(),
                 binary.display()
             );
-            println!("files: {}, {}", site.purelib.join(PTH).display(), site.purelib.join(MODULE).display());
+            println!(
+                "files: {}, {}",
+                site.purelib.join(PTH).display(),
+                site.purelib.join(MODULE).display()
+            );
             if site.ralph_version != RALPH_VERSION {
                 eprintln!(
                     "warning: ralph-mcp follows Ralph Workflow {RALPH_VERSION}'s server contract; this is {}",
                     site.ralph_version
                 );
             }
-            println!("undo: ralph-mcp ralph-swap remove --python {}", site.python.display());
+            println!(
+                "undo: ralph-mcp ralph-swap remove --python {}",
+                site.python.display()
+            );
         }
         SwapAction::Remove(target) => {
             let site = site(target)?;
@@ -176,9 +195,15 @@ pub fn run(args: &SwapArgs) -> Result<()> {
                 }
             }
             if removed == 0 {
-                println!("not installed under {}; nothing to remove", site.python.display());
+                println!(
+                    "not installed under {}; nothing to remove",
+                    site.python.display()
+                );
             } else {
-                println!("removed: Ralph Workflow under {} starts its own MCP server again", site.python.display());
+                println!(
+                    "removed: Ralph Workflow under {} starts its own MCP server again",
+                    site.python.display()
+                );
             }
         }
         SwapAction::Status(target) => {
@@ -197,7 +222,11 @@ pub fn run(args: &SwapArgs) -> Result<()> {
                         site.python.display(),
                         site.ralph_version,
                         binary,
-                        if exists { "" } else { " (missing: Ralph falls back to its own server)" }
+                        if exists {
+                            ""
+                        } else {
+                            " (missing: Ralph falls back to its own server)"
+                        }
                     );
                 }
                 _ => println!(

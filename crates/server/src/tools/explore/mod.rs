@@ -202,7 +202,10 @@ impl Explore {
 
     /// The committed snapshot (after loading the index file).
     fn snapshot(&self, ctx: &ToolContext) -> Option<Arc<Snapshot>> {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.load(ctx, &mut state);
         state.committed.clone()
     }
@@ -217,7 +220,10 @@ impl Explore {
     ) -> JobOutcome {
         let started = Instant::now();
         let (previous, mut carried) = {
-            let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             self.load(ctx, &mut state);
             while state.running {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -254,7 +260,10 @@ impl Explore {
             &mut carried,
             started,
         );
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.running = false;
         match outcome {
             Ok((outcome, Some((snapshot, stored_len)))) => {
@@ -413,7 +422,9 @@ impl Explore {
                 });
             }
         });
-        let parsed = parsed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let parsed = parsed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let parse_count = parsed.len();
         let mut changed = Vec::new();
         let mut failed = Vec::new();
@@ -659,7 +670,11 @@ pub struct StatusArgs {}
 pub fn index_status(ctx: &ToolContext, _args: StatusArgs) -> ToolResult {
     let snapshot = ctx.explore.snapshot(ctx);
     let (running, last_job, kind, storage) = {
-        let state = ctx.explore.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = ctx
+            .explore
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         (
             state.running,
             state.last_job.clone(),
