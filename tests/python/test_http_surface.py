@@ -246,6 +246,6 @@ def test_listen_fd_serves_an_inherited_socket(workspace):
 
 def test_ralphs_unserved_tools_say_so(server):
     sid = initialize(server)
-    r = post(server, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "mcp__ralph__ralph_graph", "arguments": {}}}, {"Mcp-Session-Id": sid})
+    r = post(server, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "mcp__ralph__media_capture", "arguments": {"target": "web"}}}, {"Mcp-Session-Id": sid})
     err = r.json()["error"]
-    assert err["code"] == -32602 and "does not serve yet" in err["message"] and "ralph_graph" in err["message"]
+    assert err["code"] == -32602 and "does not serve yet" in err["message"] and "`media_capture`" in err["message"]

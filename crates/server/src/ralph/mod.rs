@@ -19,12 +19,9 @@ use sha2::Sha256;
 
 /// Ralph 0.9.30's tools that ralph-mcp does not serve yet. A call to one is
 /// answered with what is missing instead of a bare "unknown tool".
-pub const TOOLS_NOT_SERVED: &[&str] = &[
-    "ralph_index_status",
-    "ralph_reindex",
-    "ralph_graph",
-    "media_capture",
-];
+/// (`media_capture` is listed by Ralph only in a workspace whose design-system
+/// policy declares a web UI to capture.)
+pub const TOOLS_NOT_SERVED: &[&str] = &["media_capture"];
 
 /// Last line of every progress result; Ralph's idle watchdog keys on it.
 pub const PROGRESS_MARKER: &str = "[Progress event emitted to pipeline]";

@@ -76,6 +76,10 @@ fn row(name: &str) -> Option<(&'static str, Kind)> {
         "download_url" => ("Download a URL into the workspace", WebWrite),
         "coordinate" => ("Coordinate work units", Additive { idempotent: false }),
         "read_env" => ("Read an environment variable", Read),
+        "ralph_index_status" => ("Explore index status", Read),
+        // Writes only the server's own index under .agent/, never the workspace.
+        "ralph_reindex" => ("Reindex the code graph", Additive { idempotent: true }),
+        "ralph_graph" => ("Query the code graph", Read),
         "read_media" => ("Read media", Read),
         "read_image" => ("Read image", Read),
         _ => return None,
