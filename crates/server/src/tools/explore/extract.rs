@@ -261,23 +261,13 @@ impl PyWalker<'_> {
                 }
             }
             "import_statement" => {
-                let mut cursor = node.walk();
-                for name in node.children_by_field_name("name", &mut cursor) {
-                    let module = match name.kind() {
-                        "aliased_import" => name
-                            .child_by_field_name("name")
-                            .map(|n| self.text(n))
-                            .unwrap_or_default(),
-                        _ => self.text(name),
-                    };
-                    if !module.is_empty() {
-                        self.facts.refs.push(Ref::Import {
-                            module,
-                            level: 0,
-                            names: Vec::new(),
-                            line: line_of(node),
-                        });
-                    }
+                for module in self.imported_names(node) {
+                    self.facts.refs.push(Ref::Import {
+                        module,
+                        level: 0,
+                        names: Vec::new(),
+                        line: line_of(node),
+                    });
                 }
             }
             "import_from_statement" => {
@@ -287,20 +277,7 @@ impl PyWalker<'_> {
                 let written = self.text(module_node);
                 let level = written.chars().take_while(|c| *c == '.').count() as u32;
                 let module = written.trim_start_matches('.').to_string();
-                let mut names = Vec::new();
-                let mut cursor = node.walk();
-                for name in node.children_by_field_name("name", &mut cursor) {
-                    let imported = match name.kind() {
-                        "aliased_import" => name
-                            .child_by_field_name("name")
-                            .map(|n| self.text(n))
-                            .unwrap_or_default(),
-                        _ => self.text(name),
-                    };
-                    if !imported.is_empty() {
-                        names.push(imported);
-                    }
-                }
+                let names = self.imported_names(node);
                 self.facts.refs.push(Ref::Import {
                     module,
                     level,
@@ -335,6 +312,21 @@ impl PyWalker<'_> {
             }
             _ => self.children(node, scope, in_class, module && is_block(node)),
         }
+    }
+
+    /// The names an import statement imports (`a.b` of `import a.b as c`).
+    fn imported_names(&self, node: Node<'_>) -> Vec<String> {
+        let mut cursor = node.walk();
+        node.children_by_field_name("name", &mut cursor)
+            .map(|name| match name.kind() {
+                "aliased_import" => name
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n))
+                    .unwrap_or_default(),
+                _ => self.text(name),
+            })
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     /// The last name of `f`, `a.b.f` (but not of calls, subscripts or literals).

@@ -732,14 +732,7 @@ impl Graph {
                 } else {
                     q.relations.clone()
                 };
-                // A file's change reaches what uses its symbols, too.
-                let mut start = vec![t];
-                if self.nodes[t as usize].kind == "file" {
-                    start.extend(self.out[t as usize].iter().filter_map(|&e| {
-                        let e = &self.edges[e as usize];
-                        (e.relation == Relation::Defines).then_some(e.to)
-                    }));
-                }
+                let start = self.with_definitions(t);
                 let (nodes, edges) = self.reach(&start, q.depth.max(2), Direction::In, &relations);
                 let own = &self.nodes[t as usize].path;
                 let mut files: Vec<String> = nodes
@@ -802,13 +795,7 @@ impl Graph {
             }
             QueryKind::Tests => {
                 let t = target.expect("checked");
-                let mut start = vec![t];
-                if self.nodes[t as usize].kind == "file" {
-                    start.extend(self.out[t as usize].iter().filter_map(|&e| {
-                        let e = &self.edges[e as usize];
-                        (e.relation == Relation::Defines).then_some(e.to)
-                    }));
-                }
+                let start = self.with_definitions(t);
                 answer.suggested = self.tests_of(&start, q.limit);
                 let (nodes, edges) = self.reach(&start, 1, Direction::In, &[Relation::Tests]);
                 if answer.suggested.is_empty() {
@@ -818,6 +805,19 @@ impl Graph {
             }
         }
         answer
+    }
+
+    /// `n`, and when it is a file, every symbol it defines: a file's change
+    /// reaches what uses its symbols, and its tests are those of its symbols.
+    fn with_definitions(&self, n: u32) -> Vec<u32> {
+        let mut start = vec![n];
+        if self.nodes[n as usize].kind == "file" {
+            start.extend(self.out[n as usize].iter().filter_map(|&e| {
+                let e = &self.edges[e as usize];
+                (e.relation == Relation::Defines).then_some(e.to)
+            }));
+        }
+        start
     }
 
     /// Test nodes that reach any of `start` through test, call or import edges
