@@ -217,10 +217,11 @@ impl PyWalker<'_> {
     fn node(&mut self, node: Node<'_>, scope: Option<u32>, in_class: bool, module: bool) {
         match node.kind() {
             "class_definition" => {
-                let Some(name) = node.child_by_field_name("name") else {
-                    return;
+                let Some(name) = self.name_of(node) else {
+                    // A definition the parser could not name (syntax error): its
+                    // body's uses still count, in the enclosing scope.
+                    return self.children(node, scope, in_class, false);
                 };
-                let name = self.text(name);
                 let id = self.define(node, &name, SymKind::Class, scope);
                 if let Some(bases) = node.child_by_field_name("superclasses") {
                     let mut cursor = bases.walk();
@@ -241,10 +242,11 @@ impl PyWalker<'_> {
                 }
             }
             "function_definition" => {
-                let Some(name) = node.child_by_field_name("name") else {
-                    return;
+                let Some(name) = self.name_of(node) else {
+                    // A definition the parser could not name (syntax error): its
+                    // body's uses still count, in the enclosing scope.
+                    return self.children(node, scope, in_class, false);
                 };
-                let name = self.text(name);
                 let kind = if in_class {
                     SymKind::Method
                 } else {
@@ -303,6 +305,7 @@ impl PyWalker<'_> {
                     if child.kind() == "assignment"
                         && let Some(left) = child.child_by_field_name("left")
                         && left.kind() == "identifier"
+                        && !left.is_missing()
                     {
                         let name = self.text(left);
                         self.define(child, &name, SymKind::Variable, None);
@@ -312,6 +315,13 @@ impl PyWalker<'_> {
             }
             _ => self.children(node, scope, in_class, module && is_block(node)),
         }
+    }
+
+    /// The name of a definition, unless the parser had to invent it.
+    fn name_of(&self, node: Node<'_>) -> Option<String> {
+        let name = node.child_by_field_name("name")?;
+        let text = self.text(name);
+        (!name.is_missing() && !text.is_empty()).then_some(text)
     }
 
     /// The names an import statement imports (`a.b` of `import a.b as c`).
@@ -589,5 +599,70 @@ mod tests {
         assert_eq!(Lang::of("README.md"), Some(Lang::Markdown));
         assert_eq!(Lang::of("Makefile"), None);
         assert_eq!(Lang::of("x.rs"), None);
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Source-like text: Python and Markdown tokens, brackets, quotes and
+        /// indentation in any order, plus arbitrary characters.
+        fn sourceish() -> impl Strategy<Value = String> {
+            let token = prop_oneof![
+                Just("def ".to_string()),
+                Just("class ".to_string()),
+                Just("import ".to_string()),
+                Just("from . import ".to_string()),
+                Just("(".to_string()),
+                Just(")".to_string()),
+                Just(":".to_string()),
+                Just("\n".to_string()),
+                Just("    ".to_string()),
+                Just("# ".to_string()),
+                Just("[a](b.md)".to_string()),
+                Just("```".to_string()),
+                Just("\"".to_string()),
+                "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
+                any::<char>().prop_map(String::from),
+            ];
+            prop::collection::vec(token, 0..80).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn extraction_never_panics_and_its_facts_hold_together(text in sourceish(), md in any::<bool>()) {
+                let lang = if md { Lang::Markdown } else { Lang::Python };
+                let facts = extract(lang, &text);
+                let lines = text.lines().count().max(1) as u32 + 1;
+                for (i, sym) in facts.symbols.iter().enumerate() {
+                    prop_assert!(sym.line >= 1 && sym.line <= sym.end_line && sym.end_line <= lines, "{sym:?} in {lines} lines");
+                    if let Some(p) = sym.parent {
+                        // Parents come first and their qualified name prefixes the child's.
+                        prop_assert!((p as usize) < i);
+                        let parent = &facts.symbols[p as usize];
+                        let prefix = format!("{}.", parent.qualname);
+                        prop_assert!(sym.qualname.starts_with(&prefix), "{} under {}", sym.qualname, prefix);
+                    }
+                    prop_assert!(!sym.qualname.is_empty());
+                }
+                for r in &facts.refs {
+                    match r {
+                        Ref::Call { from: Some(f), .. } | Ref::Inherits { from: f, .. } => {
+                            prop_assert!((*f as usize) < facts.symbols.len());
+                        }
+                        Ref::Link { target, .. } => prop_assert!(!target.is_empty() && !target.contains("://")),
+                        _ => {}
+                    }
+                }
+            }
+
+            #[test]
+            fn slugs_are_lowercase_words_joined_by_single_dashes(title in any::<String>()) {
+                let slug = slugify(&title);
+                prop_assert!(!slug.is_empty());
+                prop_assert!(!slug.starts_with('-') && !slug.ends_with('-') && !slug.contains("--"));
+                prop_assert!(slug.chars().all(|c| c == '-' || c.is_alphanumeric()));
+            }
+        }
     }
 }

@@ -1378,4 +1378,37 @@ mod tests {
         assert_eq!(normalize("a/../b/c.md").as_deref(), Some("b/c.md"));
         assert_eq!(normalize("../x.md"), None);
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A link target resolves to a path inside the workspace or to nothing:
+            /// never an absolute path, never a `..` or `.` segment, never empty segments.
+            #[test]
+            fn normalized_links_stay_inside(segments in prop::collection::vec(prop_oneof![Just(".."), Just("."), Just(""), Just("a"), Just("b.md"), Just("dir")], 0..10)) {
+                let path = segments.join("/");
+                if let Some(norm) = normalize(&path) {
+                    prop_assert!(!norm.starts_with('/'));
+                    prop_assert!(norm.split('/').all(|s| s != ".." && s != "."));
+                    prop_assert!(norm.is_empty() || norm.split('/').all(|s| !s.is_empty()));
+                    // Climbing never goes above the start: as many `..` as names before them.
+                    let mut depth: i32 = 0;
+                    for s in &segments {
+                        match *s { ".." => depth -= 1, "" | "." => {}, _ => depth += 1 }
+                        prop_assert!(depth >= 0);
+                    }
+                } else {
+                    let mut depth: i32 = 0;
+                    let mut climbed_out = false;
+                    for s in &segments {
+                        match *s { ".." => depth -= 1, "" | "." => {}, _ => depth += 1 }
+                        climbed_out |= depth < 0;
+                    }
+                    prop_assert!(climbed_out);
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,8 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const MAX_FILES: usize = 100_000;
 /// Largest index file read back.
 const MAX_INDEX_BYTES: u64 = 512 * 1024 * 1024;
+/// Longest `ralph_index_status` spends looking for stale files.
+const STATUS_SCAN_BUDGET: Duration = Duration::from_secs(2);
 /// Share of stale files above which answers say the index is stale in scope.
 const STALE_SCOPE_RATIO: f64 = 0.05;
 
@@ -165,7 +167,10 @@ struct Scan {
     root: std::path::PathBuf,
     seen: Vec<Seen>,
     stale: Vec<String>,
-    truncated: bool,
+    /// More than [`MAX_FILES`] candidates: only the first were taken.
+    capped: bool,
+    /// The deadline passed before every candidate was found and looked at.
+    out_of_time: bool,
 }
 
 impl Explore {
@@ -341,7 +346,19 @@ impl Explore {
                     s.is_empty() || rel == s || rel.starts_with(&format!("{s}/"))
                 })
         };
-        let scan = scan(ctx, previous, &in_scope).map_err(|e| stopped("failed", Some(e), 0))?;
+        let scan =
+            scan(ctx, previous, &in_scope, deadline).map_err(|e| stopped("failed", Some(e), 0))?;
+        if scan.out_of_time {
+            // Out of time before every file was even found: nothing can be committed.
+            return Err(stopped(
+                "deadline_exceeded",
+                Some(format!(
+                    "timeout_ms ran out while listing the workspace ({} files found so far); generation {generation} stays committed; call ralph_reindex with a larger timeout_ms",
+                    scan.seen.len()
+                )),
+                0,
+            ));
+        }
         // Which files need parsing.
         let mut todo: Vec<&Seen> = Vec::new();
         let mut files: BTreeMap<String, FileRecord> = BTreeMap::new();
@@ -492,7 +509,7 @@ impl Explore {
             files: stored.files,
         };
         let error = scan
-            .truncated
+            .capped
             .then(|| format!("only the first {MAX_FILES} files were indexed"));
         Ok((
             JobOutcome {
@@ -515,6 +532,7 @@ fn scan(
     ctx: &ToolContext,
     previous: Option<&Snapshot>,
     in_scope: &dyn Fn(&str) -> bool,
+    deadline: Instant,
 ) -> Result<Scan, String> {
     let located = ctx.roots.locate(".").map_err(|e| {
         format!("the explore index covers the workspace, which this session cannot read: {e}")
@@ -524,7 +542,8 @@ fn scan(
         .map_err(|e| format!("cannot open the workspace: {e}"))?;
     let root = located.abs();
     let mut rels: Vec<String> = Vec::new();
-    let mut truncated = false;
+    let mut capped = false;
+    let mut out_of_time = false;
     let opts = WalkOptions {
         include_ignored: false,
         max_depth: super::walk::MAX_DEPTH,
@@ -542,14 +561,22 @@ fn scan(
             return Flow::Continue;
         }
         if rels.len() >= MAX_FILES {
-            truncated = true;
+            capped = true;
+            return Flow::Stop;
+        }
+        if rels.len().is_multiple_of(256) && Instant::now() >= deadline {
+            out_of_time = true;
             return Flow::Stop;
         }
         rels.push(rel.to_string());
         Flow::Continue
     });
     let mut seen = Vec::with_capacity(rels.len());
-    for rel in rels {
+    for (i, rel) in rels.into_iter().enumerate() {
+        if i.is_multiple_of(256) && Instant::now() >= deadline {
+            out_of_time = true;
+            break;
+        }
         let Ok(fd) = open_beneath(
             start.as_fd(),
             &root,
@@ -594,7 +621,8 @@ fn scan(
         root,
         seen,
         stale,
-        truncated,
+        capped,
+        out_of_time,
     })
 }
 
@@ -682,7 +710,13 @@ pub fn index_status(ctx: &ToolContext, _args: StatusArgs) -> ToolResult {
             state.storage_bytes,
         )
     };
-    let scan = scan(ctx, snapshot.as_deref(), &|_| true).map_err(ToolError::failed)?;
+    let scan = scan(
+        ctx,
+        snapshot.as_deref(),
+        &|_| true,
+        Instant::now() + STATUS_SCAN_BUDGET,
+    )
+    .map_err(ToolError::failed)?;
     let stale = scan.stale.len();
     let files_indexed = snapshot.as_ref().map_or(0, |s| s.files.len());
     let ratio = if files_indexed == 0 {
@@ -735,6 +769,8 @@ pub fn index_status(ctx: &ToolContext, _args: StatusArgs) -> ToolResult {
         "is_stale": stale > 0,
         "stale_paths_count": stale,
         "stale_paths": scan.stale.iter().take(25).collect::<Vec<_>>(),
+        // The look for stale files ran out of time: the counts are lower bounds.
+        "stale_scan_complete": !scan.out_of_time,
         "index_storage_bytes": storage,
         "managed_ignore_rule_present": ignore_rule_present(ctx),
         "health": health,
@@ -1074,7 +1110,7 @@ pub fn graph(ctx: &ToolContext, args: GraphArgs) -> ToolResult {
         false
     } else if refresh.is_none() {
         // allow_stale: look (without parsing) whether anything changed since.
-        scan(ctx, Some(&snapshot), &|_| true).map_or(true, |s| !s.stale.is_empty())
+        scan(ctx, Some(&snapshot), &|_| true, deadline).map_or(true, |s| !s.stale.is_empty())
     } else {
         true
     };
