@@ -142,6 +142,20 @@ def test_graph_refreshes_after_an_edit_unless_stale_is_allowed(project):
     assert gone["changed_files"] == ["pkg/extra.py"] and gone["generation"] == 3
 
 
+def test_a_scoped_reindex_looks_only_beneath_its_paths(project):
+    j(call(project, "ralph_reindex", {"mode": "changed"}))
+    ws = project.workspace
+    (ws / "pkg" / "api.py").write_text("from .store import Store\n\n\ndef handler(key):\n    return Store().get(key)\n\n\ndef added():\n    pass\n")
+    (ws / "docs" / "guide.md").write_text("# Guide\n\n## Renamed\n")
+    scoped = j(call(project, "ralph_reindex", {"mode": "changed", "path_scope": ["pkg"]}))
+    assert scoped["changed_files"] == ["pkg/api.py"] and scoped["generation"] == 2
+    status = j(call(project, "ralph_index_status"))
+    assert status["stale_paths"] == ["docs/guide.md"] and status["files_indexed"] == 5
+    single = j(call(project, "ralph_reindex", {"mode": "changed", "path_scope": ["docs/guide.md"]}))
+    assert single["changed_files"] == ["docs/guide.md"] and single["generation"] == 3
+    assert j(call(project, "ralph_index_status"))["is_stale"] is False
+
+
 def test_the_index_survives_a_restart(project):
     j(call(project, "ralph_reindex", {"mode": "changed"}))
     ws = project.workspace
