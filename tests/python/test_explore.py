@@ -240,3 +240,35 @@ def test_a_session_without_workspace_read_gets_only_the_status(tmp_path):
         assert j(call(srv, "ralph_index_status"))["enabled"] is True
     finally:
         srv.stop()
+
+
+def test_a_rust_crate_is_indexed_with_its_modules_impls_and_tests(tmp_path):
+    ws = tmp_path / "crate"
+    (ws / "src").mkdir(parents=True)
+    (ws / "tests").mkdir()
+    (ws / "src" / "lib.rs").write_text("pub mod store;\npub mod api;\n")
+    (ws / "src" / "store.rs").write_text(
+        "pub trait Keyed { fn key(&self) -> u8; }\n"
+        "pub struct Store;\n"
+        "impl Keyed for Store { fn key(&self) -> u8 { normalize(1) } }\n"
+        "impl Store { pub fn new() -> Self { Store } }\n"
+        "pub fn normalize(x: u8) -> u8 { x }\n"
+        "#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn keys() { assert_eq!(Store::new().key(), 1); }\n}\n"
+    )
+    (ws / "src" / "api.rs").write_text("use crate::store::{Keyed, Store};\n\npub fn handler() -> u8 {\n    Store::new().key()\n}\n")
+    (ws / "tests" / "it.rs").write_text("use mycrate::store::normalize;\n\n#[test]\nfn normalizes() {\n    assert_eq!(normalize(2), 2);\n}\n")
+    srv = start_server(ws, capabilities=ALL_CAPS)
+    try:
+        job = j(call(srv, "ralph_reindex", {"mode": "full"}))
+        assert job["job_status"] == "succeeded" and job["failed_files"] == []
+        assert j(call(srv, "ralph_index_status"))["languages"] == {"rust": 4}
+        callers = j(call(srv, "ralph_graph", {"query_type": "neighbors", "target": "Store.new", "direction": "in", "relations": ["calls_syntax"]}))
+        assert set(ids(callers["nodes"])) == {"sym:src/api.rs#handler", "sym:src/store.rs#tests.keys"}
+        derived = j(call(srv, "ralph_graph", {"query_type": "neighbors", "target": "Store", "direction": "out", "relations": ["inherits_syntax", "contains"]}))
+        assert set(ids(derived["nodes"])) == {"sym:src/store.rs#Keyed", "sym:src/store.rs#Store.key", "sym:src/store.rs#Store.new"}
+        tests = j(call(srv, "ralph_graph", {"query_type": "tests", "target": "src/store.rs"}))
+        assert {"sym:src/store.rs#tests.keys", "sym:tests/it.rs#normalizes"} <= set(ids(tests["suggested_tests"]))
+        imports = j(call(srv, "ralph_graph", {"query_type": "neighbors", "target": "src/lib.rs", "direction": "out", "relations": ["imports"]}))
+        assert set(ids(imports["nodes"])) == {"file:src/store.rs", "file:src/api.rs"}
+    finally:
+        srv.stop()

@@ -1,7 +1,7 @@
 //! What one file says about the code graph: the symbols it defines and the
 //! names it imports, calls, inherits from or links to. Pure (no I/O): Python
-//! through tree-sitter's grammar, Markdown through Ralph's heading and link
-//! rules. Names are resolved to other files' symbols later, by [`super::graph`].
+//! and Rust through tree-sitter's grammars (Rust in [`super::rust`]), Markdown
+//! through Ralph's heading and link rules. Names are resolved to other files' symbols later, by [`super::graph`].
 
 use std::sync::OnceLock;
 
@@ -17,6 +17,8 @@ pub enum Lang {
     Python,
     /// `.md`, `.markdown`
     Markdown,
+    /// `.rs`
+    Rust,
 }
 
 impl Lang {
@@ -26,6 +28,7 @@ impl Lang {
         match ext {
             "py" | "pyi" => Some(Self::Python),
             "md" | "markdown" => Some(Self::Markdown),
+            "rs" => Some(Self::Rust),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Lang {
         match self {
             Self::Python => "python",
             Self::Markdown => "markdown",
+            Self::Rust => "rust",
         }
     }
 }
@@ -53,6 +57,20 @@ pub enum SymKind {
     Variable,
     /// A Markdown heading.
     Heading,
+    /// A Rust struct or union.
+    Struct,
+    /// A Rust enum.
+    Enum,
+    /// A Rust trait.
+    Trait,
+    /// A Rust module with a body.
+    Module,
+    /// A Rust `const` or `static`.
+    Constant,
+    /// A Rust type alias.
+    TypeAlias,
+    /// A `macro_rules!` macro.
+    Macro,
 }
 
 impl SymKind {
@@ -64,6 +82,13 @@ impl SymKind {
             Self::Method => "method",
             Self::Variable => "variable",
             Self::Heading => "heading",
+            Self::Struct => "struct",
+            Self::Enum => "enum",
+            Self::Trait => "trait",
+            Self::Module => "module",
+            Self::Constant => "constant",
+            Self::TypeAlias => "type",
+            Self::Macro => "macro",
         }
     }
 }
@@ -90,6 +115,19 @@ impl Symbol {
     }
 }
 
+/// How a call is written, which decides what it can mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallStyle {
+    /// `f(…)`, `Type::f(…)`, `module.f(…)` in Python is [`CallStyle::Method`].
+    #[default]
+    Plain,
+    /// `receiver.f(…)`: a method of a type the index cannot see.
+    Method,
+    /// `f!(…)`: a macro.
+    Macro,
+}
+
 /// One use of a name, to be resolved against the whole index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ref {
@@ -104,12 +142,18 @@ pub enum Ref {
         /// Where.
         line: u32,
     },
-    /// A call whose callee ends in `callee` (`f(…)`, `obj.f(…)`).
+    /// A call whose callee ends in `callee` (`f(…)`, `obj.f(…)`, `Type::f(…)`).
     Call {
         /// The calling symbol; `None` at module level.
         from: Option<u32>,
         /// The callee's last name.
         callee: String,
+        /// The name before it in a path call (`Type` of `Type::f(…)`).
+        #[serde(default)]
+        qualifier: Option<String>,
+        /// How it is written.
+        #[serde(default)]
+        style: CallStyle,
         /// Where.
         line: u32,
     },
@@ -147,6 +191,7 @@ pub fn extract(lang: Lang, text: &str) -> Facts {
     match lang {
         Lang::Python => python(text),
         Lang::Markdown => markdown(text),
+        Lang::Rust => super::rust::extract(text),
     }
 }
 
@@ -183,7 +228,8 @@ struct PyWalker<'a> {
     facts: &'a mut Facts,
 }
 
-fn line_of(node: Node<'_>) -> u32 {
+/// The 1-based line a node starts on.
+pub(super) fn line_of(node: Node<'_>) -> u32 {
     node.start_position().row as u32 + 1
 }
 
@@ -291,9 +337,16 @@ impl PyWalker<'_> {
                 if let Some(function) = node.child_by_field_name("function")
                     && let Some(callee) = self.last_name(function)
                 {
+                    let (style, qualifier) = if function.kind() == "attribute" {
+                        (CallStyle::Method, self.receiver_class(function, scope))
+                    } else {
+                        (CallStyle::Plain, None)
+                    };
                     self.facts.refs.push(Ref::Call {
                         from: scope,
                         callee,
+                        qualifier,
+                        style,
                         line: line_of(node),
                     });
                 }
@@ -337,6 +390,31 @@ impl PyWalker<'_> {
             })
             .filter(|n| !n.is_empty())
             .collect()
+    }
+
+    /// The class a method call's receiver is known to be: the enclosing class
+    /// for `self.f()`/`cls.f()`, `C` for `C().f()`.
+    fn receiver_class(&self, attribute: Node<'_>, scope: Option<u32>) -> Option<String> {
+        let object = attribute.child_by_field_name("object")?;
+        match object.kind() {
+            "identifier" if matches!(self.text(object).as_str(), "self" | "cls") => {
+                let mut at = scope;
+                while let Some(i) = at {
+                    let sym = &self.facts.symbols[i as usize];
+                    if sym.kind == SymKind::Class {
+                        return Some(sym.qualname.clone());
+                    }
+                    at = sym.parent;
+                }
+                None
+            }
+            "call" => object
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "identifier")
+                .map(|f| self.text(f))
+                .filter(|n| n.starts_with(char::is_uppercase)),
+            _ => None,
+        }
     }
 
     /// The last name of `f`, `a.b.f` (but not of calls, subscripts or literals).
@@ -598,7 +676,8 @@ mod tests {
         assert_eq!(Lang::of("a/b.py"), Some(Lang::Python));
         assert_eq!(Lang::of("README.md"), Some(Lang::Markdown));
         assert_eq!(Lang::of("Makefile"), None);
-        assert_eq!(Lang::of("x.rs"), None);
+        assert_eq!(Lang::of("x.rs"), Some(Lang::Rust));
+        assert_eq!(Lang::of("x.go"), None);
     }
 
     mod props {
@@ -613,6 +692,15 @@ mod tests {
                 Just("class ".to_string()),
                 Just("import ".to_string()),
                 Just("from . import ".to_string()),
+                Just("fn ".to_string()),
+                Just("impl ".to_string()),
+                Just(" for ".to_string()),
+                Just("use a::{b, c::*};".to_string()),
+                Just("mod ".to_string()),
+                Just("::".to_string()),
+                Just("{".to_string()),
+                Just("}".to_string()),
+                Just("!(".to_string()),
                 Just("(".to_string()),
                 Just(")".to_string()),
                 Just(":".to_string()),
@@ -630,8 +718,8 @@ mod tests {
 
         proptest! {
             #[test]
-            fn extraction_never_panics_and_its_facts_hold_together(text in sourceish(), md in any::<bool>()) {
-                let lang = if md { Lang::Markdown } else { Lang::Python };
+            fn extraction_never_panics_and_its_facts_hold_together(text in sourceish(), which in 0..3u8) {
+                let lang = [Lang::Python, Lang::Markdown, Lang::Rust][usize::from(which)];
                 let facts = extract(lang, &text);
                 let lines = text.lines().count().max(1) as u32 + 1;
                 for (i, sym) in facts.symbols.iter().enumerate() {

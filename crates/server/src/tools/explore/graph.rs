@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde_json::{Value, json};
 
-use super::extract::{Facts, Lang, Ref, SymKind};
+use super::extract::{CallStyle, Facts, Lang, Ref, SymKind};
 
 /// Confidence of an edge read straight from syntax.
 pub const EXTRACTED: f64 = 1.0;
@@ -17,6 +17,80 @@ pub const EXTRACTED: f64 = 1.0;
 pub const INFERRED: f64 = 0.6;
 /// Confidence of an edge whose name fits several definitions.
 pub const AMBIGUOUS: f64 = 0.3;
+
+/// Method names so common in standard libraries that a call `x.name()` whose
+/// receiver is unknown is not linked to the index's one `name` method.
+const COMMON_METHODS: &[&str] = &[
+    "get",
+    "get_mut",
+    "len",
+    "is_empty",
+    "insert",
+    "remove",
+    "push",
+    "pop",
+    "clone",
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "map",
+    "unwrap",
+    "expect",
+    "to_string",
+    "to_owned",
+    "into",
+    "from",
+    "as_ref",
+    "as_str",
+    "contains",
+    "join",
+    "split",
+    "append",
+    "extend",
+    "keys",
+    "values",
+    "items",
+    "update",
+    "read",
+    "write",
+    "close",
+    "open",
+    "send",
+    "recv",
+    "lock",
+    "next",
+    "collect",
+    "default",
+    "parse",
+    "find",
+    "filter",
+    "format",
+    "copy",
+    "add",
+    "run",
+    "start",
+    "stop",
+    "wait",
+    "clear",
+    "sort",
+    "count",
+    "strip",
+    "lower",
+    "upper",
+    "encode",
+    "decode",
+    "load",
+    "dump",
+    "setdefault",
+    "startswith",
+    "endswith",
+    "replace",
+    "trim",
+    "lines",
+    "chars",
+    "bytes",
+    "new",
+];
 
 /// Most definitions one ambiguous name is linked to.
 const MAX_CANDIDATES: usize = 5;
@@ -173,22 +247,41 @@ pub fn role_of(path: &str) -> &'static str {
     }
 }
 
-/// The module path of a Python file: `a/b/c.py` → `a.b.c`, `a/b/__init__.py` → `a.b`.
+/// The module path of a source file: `a/b/c.py` → `a.b.c`, `a/b/__init__.py` →
+/// `a.b`; `a/b/c.rs` → `a.b.c`, `a/b/mod.rs`, `a/b/lib.rs` and `a/b/main.rs` → `a.b`.
 fn module_of(path: &str) -> Option<String> {
-    let stem = path
-        .strip_suffix(".py")
-        .or_else(|| path.strip_suffix(".pyi"))?;
-    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
-    if stem == "__init__" {
+    let stem = if let Some(stem) = path.strip_suffix(".rs") {
+        ["/mod", "/lib", "/main"]
+            .iter()
+            .find_map(|s| stem.strip_suffix(s))
+            .unwrap_or(stem)
+    } else {
+        let stem = path
+            .strip_suffix(".py")
+            .or_else(|| path.strip_suffix(".pyi"))?;
+        stem.strip_suffix("/__init__").unwrap_or(stem)
+    };
+    if matches!(stem, "__init__" | "mod" | "lib" | "main") {
         return None;
     }
     Some(stem.replace('/', "."))
 }
 
-/// The package a Python file's relative imports start from.
+/// Where a file's relative imports start (`level` 1): a Python file's package
+/// (its directory); a Rust file's own module (`self::`), whose children are
+/// the directory named after it (`a/b.rs` → `a.b`; `a/mod.rs` → `a`).
 fn package_of(path: &str) -> String {
+    if path.ends_with(".rs") {
+        return module_of(path).unwrap_or_default();
+    }
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     dir.replace('/', ".")
+}
+
+/// A node that belongs to the tests: in a test file, or a Rust item inside a
+/// `tests` module.
+fn is_test_node(node: &Node) -> bool {
+    is_test_path(&node.path) || (node.kind != "file" && node.label.split('.').any(|s| s == "tests"))
 }
 
 impl Graph {
@@ -226,20 +319,42 @@ impl Graph {
             }
         }
         // Modules (suffixes too, for `src/` layouts: `src/pkg/m.py` is `pkg.m`).
+        // A Rust file under `<crate>/src/` is also `<crate>.…` (how other crates
+        // and integration tests name it: `use mycrate::store`).
         let mut modules: HashMap<String, Vec<&str>> = HashMap::new();
         for path in files.keys() {
-            if let Some(module) = module_of(path) {
+            let Some(module) = module_of(path) else {
+                continue;
+            };
+            let mut names = vec![module.clone()];
+            if path.ends_with(".rs")
+                && let Some(i) = module.split('.').position(|s| s == "src")
+                && i > 0
+            {
                 let parts: Vec<&str> = module.split('.').collect();
+                let crate_name = parts[i - 1].replace('-', "_");
+                let rest = &parts[i + 1..];
+                names.push(
+                    std::iter::once(crate_name.as_str())
+                        .chain(rest.iter().copied())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                );
+            }
+            let mut seen = HashSet::new();
+            for name in names {
+                let parts: Vec<&str> = name.split('.').collect();
                 for start in 0..parts.len() {
-                    modules
-                        .entry(parts[start..].join("."))
-                        .or_default()
-                        .push(path);
+                    let key = parts[start..].join(".");
+                    if seen.insert(key.clone()) {
+                        modules.entry(key).or_default().push(path);
+                    }
                 }
             }
         }
         let mut edges = Vec::new();
         for (path, facts) in files {
+            let lang = Lang::of(path);
             let file = g.by_id[&format!("file:{path}")];
             let base = sym_base[path.as_str()];
             let sym = |i: u32| base + i;
@@ -296,7 +411,17 @@ impl Graph {
                         let exact = files.contains_key(&format!("{}.py", full.replace('.', "/")))
                             || files
                                 .contains_key(&format!("{}/__init__.py", full.replace('.', "/")));
-                        let targets: Vec<&str> = modules.get(&full).cloned().unwrap_or_default();
+                        let mut targets: Vec<&str> =
+                            modules.get(&full).cloned().unwrap_or_default();
+                        // `use mycrate::store`: the first segment names a crate, maybe this one.
+                        if targets.is_empty()
+                            && lang == Some(Lang::Rust)
+                            && *level == 0
+                            && let Some((first, rest)) = full.split_once('.')
+                            && !matches!(first, "std" | "core" | "alloc")
+                        {
+                            targets = modules.get(rest).cloned().unwrap_or_default();
+                        }
                         let confidence = if exact && targets.len() == 1 {
                             EXTRACTED
                         } else if targets.len() == 1 {
@@ -326,6 +451,13 @@ impl Graph {
                                         INFERRED,
                                         "test imports it",
                                     ));
+                                }
+                            }
+                            // `use module::*` / `from module import *`: every top-level name.
+                            if names.is_empty() && (*level > 0 || lang == Some(Lang::Rust)) {
+                                for node in g.top_levels(t, files) {
+                                    let name = g.nodes[node as usize].label.as_str();
+                                    imported.entry(name).or_default().push(node);
                                 }
                             }
                             for name in names {
@@ -388,25 +520,58 @@ impl Graph {
                 }
             }
             for r in &facts.refs {
-                let (from, name, line, relation) = match r {
-                    Ref::Call { from, callee, line } => (
+                let (from, name, qualifier, style, line, relation) = match r {
+                    Ref::Call {
+                        from,
+                        callee,
+                        qualifier,
+                        style,
+                        line,
+                    } => (
                         from.map_or(file, sym),
                         callee.as_str(),
+                        qualifier.as_deref(),
+                        *style,
                         *line,
                         Relation::CallsSyntax,
                     ),
-                    Ref::Inherits { from, base, line } => {
-                        (sym(*from), base.as_str(), *line, Relation::InheritsSyntax)
-                    }
+                    Ref::Inherits { from, base, line } => (
+                        sym(*from),
+                        base.as_str(),
+                        None,
+                        CallStyle::Plain,
+                        *line,
+                        Relation::InheritsSyntax,
+                    ),
                     _ => continue,
                 };
-                let wanted = |n: &u32| {
-                    let kind = g.nodes[*n as usize].kind;
-                    match relation {
-                        Relation::InheritsSyntax => kind == SymKind::Class.name(),
-                        _ => kind != SymKind::Heading.name() && kind != SymKind::Variable.name(),
+                // What the name can mean: a definition of a fitting kind in a file
+                // of the same language.
+                let kinds: &[SymKind] = match (relation, style) {
+                    (Relation::InheritsSyntax, _) => &[SymKind::Class, SymKind::Trait],
+                    (_, CallStyle::Macro) => &[SymKind::Macro],
+                    (_, CallStyle::Method) => &[SymKind::Method, SymKind::Function],
+                    (_, CallStyle::Plain) if qualifier.is_some() => {
+                        &[SymKind::Function, SymKind::Method, SymKind::Struct]
                     }
+                    (_, CallStyle::Plain) => &[SymKind::Class, SymKind::Function, SymKind::Struct],
                 };
+                let wanted = |n: &u32| {
+                    let node = &g.nodes[*n as usize];
+                    kinds.iter().any(|k| k.name() == node.kind) && Lang::of(&node.path) == lang
+                };
+                // `Type::f(…)`: the definition of `Type.f`, wherever it is.
+                let mut qualified: Vec<u32> = qualifier
+                    .and_then(|q| g.by_qualname.get(&format!("{q}.{name}")))
+                    .map(|v| v.iter().copied().filter(wanted).collect())
+                    .unwrap_or_default();
+                if qualified.iter().any(|n| g.nodes[*n as usize].path == *path) {
+                    qualified.retain(|n| g.nodes[*n as usize].path == *path);
+                }
+                // A `Type::f` whose type the index does not define (`String::new`)
+                // says nothing about the index's `f`s; `module::f` still names an `f`.
+                let foreign_type = qualifier.is_some_and(|q| q.starts_with(char::is_uppercase))
+                    && qualified.is_empty();
                 let local: Vec<u32> = g
                     .by_name
                     .get(name)
@@ -418,21 +583,38 @@ impl Graph {
                             .collect()
                     })
                     .unwrap_or_default();
-                let (targets, confidence, reason) = if !local.is_empty() {
+                let (targets, confidence, reason) = if !qualified.is_empty() {
+                    (qualified, INFERRED, "qualified name")
+                } else if foreign_type {
+                    continue;
+                } else if !local.is_empty() {
                     (local, INFERRED, "same-file name")
-                } else if let Some(v) = imported.get(name) {
+                } else if let Some(v) = imported.get(name)
+                    && style != CallStyle::Method
+                {
                     (
                         v.iter().copied().filter(wanted).collect(),
                         INFERRED,
                         "imported name",
                     )
+                } else if lang == Some(Lang::Rust) && style != CallStyle::Method {
+                    // Rust names a function only through its own file or a `use`.
+                    continue;
+                } else if style == CallStyle::Method && COMMON_METHODS.contains(&name) {
+                    // `x.get()`, `x.len()`: almost always the standard library's.
+                    continue;
                 } else {
                     let any: Vec<u32> = g
                         .by_name
                         .get(name)
                         .map(|v| v.iter().copied().filter(wanted).collect())
                         .unwrap_or_default();
-                    let c = if any.len() == 1 { INFERRED } else { AMBIGUOUS };
+                    // A method call's receiver type is unknown: never more than ambiguous.
+                    let c = if any.len() == 1 && style != CallStyle::Method {
+                        INFERRED
+                    } else {
+                        AMBIGUOUS
+                    };
                     (any, c, "name elsewhere in the index")
                 };
                 if targets.len() > MAX_CANDIDATES {
@@ -449,8 +631,8 @@ impl Graph {
                     }
                     edges.push(edge(from, t, relation, path, line, confidence, reason));
                     if relation == Relation::CallsSyntax
-                        && test_file
-                        && !is_test_path(&g.nodes[t as usize].path)
+                        && is_test_node(&g.nodes[from as usize])
+                        && !is_test_node(&g.nodes[t as usize])
                     {
                         edges.push(edge(
                             from,
@@ -493,6 +675,21 @@ impl Graph {
         self.by_id.insert(node.id.clone(), i);
         self.nodes.push(node);
         i
+    }
+
+    /// The top-level symbols of the file `path`.
+    fn top_levels(&self, path: &str, files: &BTreeMap<String, Facts>) -> Vec<u32> {
+        let Some(facts) = files.get(path) else {
+            return Vec::new();
+        };
+        let file = self.by_id[&format!("file:{path}")];
+        facts
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.parent.is_none())
+            .map(|(i, _)| file + 1 + i as u32)
+            .collect()
     }
 
     /// The top-level symbol `name` of the file `path`.
@@ -824,13 +1021,30 @@ impl Graph {
     /// (two steps), most confident first.
     fn tests_of(&self, start: &[u32], limit: usize) -> Vec<Value> {
         let relations = [Relation::Tests, Relation::CallsSyntax, Relation::Imports];
-        let (nodes, edges) = self.reach(start, 2, Direction::In, &relations);
+        // A test's confidence is its path's weakest edge, halved when the path goes
+        // through something else first (a test of a caller tests the target less surely).
         let mut best: BTreeMap<u32, f64> = BTreeMap::new();
-        for e in edges {
-            let edge = &self.edges[e as usize];
-            if is_test_path(&self.nodes[edge.from as usize].path) && nodes.contains(&edge.from) {
-                let c = best.entry(edge.from).or_default();
-                *c = c.max(edge.confidence);
+        let mut via: BTreeMap<u32, f64> = BTreeMap::new();
+        for &s in start {
+            for (e, n) in self.adjacent(s, Direction::In, &relations) {
+                let c = self.edges[e as usize].confidence;
+                let slot = if is_test_node(&self.nodes[n as usize]) {
+                    best.entry(n).or_default()
+                } else if start.contains(&n) {
+                    continue;
+                } else {
+                    via.entry(n).or_default()
+                };
+                *slot = slot.max(c);
+            }
+        }
+        for (&mid, &c1) in &via {
+            for (e, n) in self.adjacent(mid, Direction::In, &relations) {
+                if is_test_node(&self.nodes[n as usize]) {
+                    let c = c1.min(self.edges[e as usize].confidence) * 0.5;
+                    let slot = best.entry(n).or_default();
+                    *slot = slot.max(c);
+                }
             }
         }
         let mut ranked: Vec<(u32, f64)> = best.into_iter().collect();
@@ -1377,6 +1591,88 @@ mod tests {
     fn relative_links_climbing_out_are_dropped() {
         assert_eq!(normalize("a/../b/c.md").as_deref(), Some("b/c.md"));
         assert_eq!(normalize("../x.md"), None);
+    }
+
+    #[test]
+    fn rust_modules_uses_paths_and_in_file_tests_resolve() {
+        let g = graph(&[
+            ("crates/a/src/lib.rs", "pub mod store;\npub mod api;\n"),
+            (
+                "crates/a/src/store.rs",
+                "pub struct Store;\nimpl Store {\n    pub fn new() -> Self { Store }\n    pub fn get(&self) -> u8 { normalize(1) }\n}\npub fn normalize(x: u8) -> u8 { x }\n#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn gets() { Store::new().get(); }\n}\n",
+            ),
+            (
+                "crates/a/src/api.rs",
+                "use crate::store::Store;\npub fn handler() -> u8 { Store::new().get() }\n",
+            ),
+            (
+                "crates/a/tests/it.rs",
+                "use a::store::normalize;\n#[test]\nfn norm() { normalize(2); }\n",
+            ),
+        ]);
+        let edges: Vec<(String, String, &str)> = g
+            .edges
+            .iter()
+            .map(|e| {
+                (
+                    g.nodes[e.from as usize].id.clone(),
+                    g.nodes[e.to as usize].id.clone(),
+                    e.relation.name(),
+                )
+            })
+            .collect();
+        let has =
+            |a: &str, b: &str, r: &str| edges.iter().any(|(x, y, z)| x == a && y == b && *z == r);
+        assert!(has(
+            "file:crates/a/src/lib.rs",
+            "file:crates/a/src/store.rs",
+            "imports"
+        ));
+        assert!(has(
+            "file:crates/a/src/api.rs",
+            "file:crates/a/src/store.rs",
+            "imports"
+        ));
+        assert!(has(
+            "file:crates/a/src/api.rs",
+            "sym:crates/a/src/store.rs#Store",
+            "imports"
+        ));
+        assert!(has(
+            "sym:crates/a/src/api.rs#handler",
+            "sym:crates/a/src/store.rs#Store.new",
+            "calls_syntax"
+        ));
+        assert!(has(
+            "sym:crates/a/src/store.rs#Store",
+            "sym:crates/a/src/store.rs#Store.get",
+            "contains"
+        ));
+        assert!(has(
+            "sym:crates/a/src/store.rs#tests.gets",
+            "sym:crates/a/src/store.rs#Store.new",
+            "tests"
+        ));
+        assert!(has(
+            "file:crates/a/tests/it.rs",
+            "file:crates/a/src/store.rs",
+            "imports"
+        ));
+        assert!(has(
+            "sym:crates/a/tests/it.rs#norm",
+            "sym:crates/a/src/store.rs#normalize",
+            "tests"
+        ));
+        let tests = g.query(&query(QueryKind::Tests, "crates/a/src/store.rs"));
+        let found = ids(&tests.suggested);
+        assert!(
+            found.contains(&"sym:crates/a/src/store.rs#tests.gets"),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"sym:crates/a/tests/it.rs#norm"),
+            "{found:?}"
+        );
     }
 
     mod props {

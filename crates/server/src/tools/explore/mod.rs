@@ -1,5 +1,6 @@
 //! The explore index: Ralph's `ralph_index_status`, `ralph_reindex` and
-//! `ralph_graph` over a code graph of the workspace's Python and Markdown files.
+//! `ralph_graph` over a code graph of the workspace's Python, Rust and Markdown
+//! files.
 //!
 //! A reindex walks the workspace through the confinement layer (ignore rules
 //! applied, `.agent/` skipped), opens each candidate beneath the workspace fd,
@@ -14,6 +15,7 @@
 
 pub mod extract;
 pub mod graph;
+pub mod rust;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -39,7 +41,7 @@ const INDEX_DIR: &str = "ralph-explore";
 /// The index file's name.
 const INDEX_FILE: &str = "ralph-mcp-index.json";
 /// Format version of the index file; another version is rebuilt.
-const INDEX_VERSION: u32 = 1;
+const INDEX_VERSION: u32 = 2;
 /// Largest file parsed.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Most files indexed.
