@@ -175,6 +175,30 @@ pub enum Ref {
     },
 }
 
+#[cfg(test)]
+impl Ref {
+    /// An import (tests compare with it).
+    pub(super) fn import(module: &str, level: u32, names: &[&str], line: u32) -> Self {
+        Self::Import {
+            module: module.into(),
+            level,
+            names: names.iter().map(|n| (*n).to_string()).collect(),
+            line,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Facts {
+    /// Each symbol's qualified name and kind (tests compare with them).
+    pub(super) fn names(&self) -> Vec<(&str, SymKind)> {
+        self.symbols
+            .iter()
+            .map(|s| (s.qualname.as_str(), s.kind))
+            .collect()
+    }
+}
+
 /// Everything extracted from one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
@@ -196,15 +220,28 @@ pub fn extract(lang: Lang, text: &str) -> Facts {
 }
 
 fn python(text: &str) -> Facts {
+    gather(tree_sitter_python::LANGUAGE.into(), text, |facts, root| {
+        PyWalker {
+            src: text.as_bytes(),
+            facts,
+        }
+        .children(root, None, false, true);
+    })
+}
+
+/// Parses `text` with a tree-sitter `language` and lets `walk` gather the facts
+/// from the root; what cannot be parsed at all yields no facts, marked as errors.
+pub(super) fn gather(
+    language: tree_sitter::Language,
+    text: &str,
+    walk: impl FnOnce(&mut Facts, Node<'_>),
+) -> Facts {
     let mut parser = Parser::new();
-    let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
-    if parser.set_language(&language).is_err() {
-        return Facts {
-            syntax_errors: true,
-            ..Facts::default()
-        };
-    }
-    let Some(tree) = parser.parse(text, None) else {
+    let tree = parser
+        .set_language(&language)
+        .ok()
+        .and_then(|()| parser.parse(text, None));
+    let Some(tree) = tree else {
         return Facts {
             syntax_errors: true,
             ..Facts::default()
@@ -215,17 +252,60 @@ fn python(text: &str) -> Facts {
         syntax_errors: root.has_error(),
         ..Facts::default()
     };
-    let mut walker = PyWalker {
-        src: text.as_bytes(),
-        facts: &mut facts,
-    };
-    walker.children(root, None, false, true);
+    walk(&mut facts, root);
     facts
+}
+
+/// What the tree-sitter walkers share: reading a node's text and name, and
+/// recording a definition under its parent.
+pub(super) trait Walk {
+    /// The source being walked.
+    fn src(&self) -> &[u8];
+    /// The facts being gathered.
+    fn facts(&mut self) -> &mut Facts;
+
+    /// The text of `node`.
+    fn text(&self, node: Node<'_>) -> String {
+        node.utf8_text(self.src()).unwrap_or_default().to_string()
+    }
+
+    /// The name of a definition, unless the parser had to invent it.
+    fn name_of(&self, node: Node<'_>) -> Option<String> {
+        let name = node.child_by_field_name("name")?;
+        let text = self.text(name);
+        (!name.is_missing() && !text.is_empty()).then_some(text)
+    }
+
+    /// Records the definition `node` named `name`, nested in `parent`.
+    fn define(&mut self, node: Node<'_>, name: &str, kind: SymKind, parent: Option<u32>) -> u32 {
+        let facts = self.facts();
+        let qualname = match parent {
+            Some(p) => format!("{}.{name}", facts.symbols[p as usize].qualname),
+            None => name.to_string(),
+        };
+        facts.symbols.push(Symbol {
+            qualname,
+            kind,
+            line: line_of(node),
+            end_line: node.end_position().row as u32 + 1,
+            parent,
+        });
+        (facts.symbols.len() - 1) as u32
+    }
 }
 
 struct PyWalker<'a> {
     src: &'a [u8],
     facts: &'a mut Facts,
+}
+
+impl Walk for PyWalker<'_> {
+    fn src(&self) -> &[u8] {
+        self.src
+    }
+    fn facts(&mut self) -> &mut Facts {
+        self.facts
+    }
 }
 
 /// The 1-based line a node starts on.
@@ -234,30 +314,11 @@ pub(super) fn line_of(node: Node<'_>) -> u32 {
 }
 
 impl PyWalker<'_> {
-    fn text(&self, node: Node<'_>) -> String {
-        node.utf8_text(self.src).unwrap_or_default().to_string()
-    }
-
     fn children(&mut self, node: Node<'_>, scope: Option<u32>, in_class: bool, module: bool) {
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
             self.node(child, scope, in_class, module);
         }
-    }
-
-    fn define(&mut self, node: Node<'_>, name: &str, kind: SymKind, parent: Option<u32>) -> u32 {
-        let qualname = match parent {
-            Some(p) => format!("{}.{name}", self.facts.symbols[p as usize].qualname),
-            None => name.to_string(),
-        };
-        self.facts.symbols.push(Symbol {
-            qualname,
-            kind,
-            line: line_of(node),
-            end_line: node.end_position().row as u32 + 1,
-            parent,
-        });
-        (self.facts.symbols.len() - 1) as u32
     }
 
     fn node(&mut self, node: Node<'_>, scope: Option<u32>, in_class: bool, module: bool) {
@@ -368,13 +429,6 @@ impl PyWalker<'_> {
             }
             _ => self.children(node, scope, in_class, module && is_block(node)),
         }
-    }
-
-    /// The name of a definition, unless the parser had to invent it.
-    fn name_of(&self, node: Node<'_>) -> Option<String> {
-        let name = node.child_by_field_name("name")?;
-        let text = self.text(name);
-        (!name.is_missing() && !text.is_empty()).then_some(text)
     }
 
     /// The names an import statement imports (`a.b` of `import a.b as c`).
@@ -568,20 +622,13 @@ fn depth_of(symbols: &[Symbol], sym: &Symbol) -> usize {
 mod tests {
     use super::*;
 
-    fn names(f: &Facts) -> Vec<(&str, SymKind)> {
-        f.symbols
-            .iter()
-            .map(|s| (s.qualname.as_str(), s.kind))
-            .collect()
-    }
-
     #[test]
     fn python_definitions_nest_and_carry_their_lines() {
         let src = "import os, a.b as c\nfrom ..pkg.mod import X, Y as Z\nLIMIT = 3\n\nclass Store(Base, mod.Mixin):\n    def get(self, k):\n        return helper(k).strip()\n\n    @property\n    def size(self):\n        return len(self.items)\n\ndef helper(x):\n    def inner():\n        pass\n    return inner()\n";
         let f = extract(Lang::Python, src);
         assert!(!f.syntax_errors);
         assert_eq!(
-            names(&f),
+            f.names(),
             vec![
                 ("LIMIT", SymKind::Variable),
                 ("Store", SymKind::Class),
@@ -593,24 +640,9 @@ mod tests {
         );
         let store = &f.symbols[1];
         assert_eq!((store.line, store.end_line), (5, 11));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "os".into(),
-            level: 0,
-            names: vec![],
-            line: 1
-        }));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "a.b".into(),
-            level: 0,
-            names: vec![],
-            line: 1
-        }));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "pkg.mod".into(),
-            level: 2,
-            names: vec!["X".into(), "Y".into()],
-            line: 2
-        }));
+        assert!(f.refs.contains(&Ref::import("os", 0, &[], 1)));
+        assert!(f.refs.contains(&Ref::import("a.b", 0, &[], 1)));
+        assert!(f.refs.contains(&Ref::import("pkg.mod", 2, &["X", "Y"], 2)));
         assert!(f.refs.contains(&Ref::Inherits {
             from: 1,
             base: "Base".into(),
@@ -652,7 +684,7 @@ mod tests {
         let src = "# Guide\nSee [the api](docs/api.md#top) and [site](https://x.y).\n## Install It!\n```\n# not a heading\n[no](link.md)\n```\n## Use\n# Other\n";
         let f = extract(Lang::Markdown, src);
         assert_eq!(
-            names(&f),
+            f.names(),
             vec![
                 ("guide", SymKind::Heading),
                 ("guide.install-it", SymKind::Heading),

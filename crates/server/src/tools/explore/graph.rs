@@ -1380,6 +1380,15 @@ mod tests {
         }
     }
 
+    /// Whether the graph has an edge `a` → `b` of relation `r` (node ids).
+    fn has_edge(g: &Graph, a: &str, b: &str, r: &str) -> bool {
+        g.edges.iter().any(|e| {
+            g.nodes[e.from as usize].id == a
+                && g.nodes[e.to as usize].id == b
+                && e.relation.name() == r
+        })
+    }
+
     fn ids(v: &[Value]) -> Vec<&str> {
         v.iter().map(|n| n["id"].as_str().expect("id")).collect()
     }
@@ -1406,19 +1415,7 @@ mod tests {
     #[test]
     fn imports_resolve_to_files_and_names_to_definitions() {
         let g = sample();
-        let edges: Vec<(String, String, &str)> = g
-            .edges
-            .iter()
-            .map(|e| {
-                (
-                    g.nodes[e.from as usize].id.clone(),
-                    g.nodes[e.to as usize].id.clone(),
-                    e.relation.name(),
-                )
-            })
-            .collect();
-        let has =
-            |a: &str, b: &str, r: &str| edges.iter().any(|(x, y, z)| x == a && y == b && *z == r);
+        let has = |a: &str, b: &str, r: &str| has_edge(&g, a, b, r);
         assert!(has("file:pkg/api.py", "file:pkg/store.py", "imports"));
         assert!(has("file:pkg/api.py", "sym:pkg/store.py#Store", "imports"));
         assert!(has(
@@ -1610,19 +1607,7 @@ mod tests {
                 "use a::store::normalize;\n#[test]\nfn norm() { normalize(2); }\n",
             ),
         ]);
-        let edges: Vec<(String, String, &str)> = g
-            .edges
-            .iter()
-            .map(|e| {
-                (
-                    g.nodes[e.from as usize].id.clone(),
-                    g.nodes[e.to as usize].id.clone(),
-                    e.relation.name(),
-                )
-            })
-            .collect();
-        let has =
-            |a: &str, b: &str, r: &str| edges.iter().any(|(x, y, z)| x == a && y == b && *z == r);
+        let has = |a: &str, b: &str, r: &str| has_edge(&g, a, b, r);
         assert!(has(
             "file:crates/a/src/lib.rs",
             "file:crates/a/src/store.rs",

@@ -5,40 +5,33 @@
 //! from `Trait`. Qualified names join with `.` as Python's do (`Type.method`,
 //! `tests.it_works`), so the graph treats every language alike.
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::Node;
 
-use super::extract::{CallStyle, Facts, Ref, SymKind, Symbol, line_of};
+use super::extract::{CallStyle, Facts, Ref, SymKind, Walk, gather, line_of};
 
 /// Extracts the facts of a Rust source file.
 pub fn extract(text: &str) -> Facts {
-    let mut parser = Parser::new();
-    let language: tree_sitter::Language = tree_sitter_rust::LANGUAGE.into();
-    let tree = parser
-        .set_language(&language)
-        .ok()
-        .and_then(|()| parser.parse(text, None));
-    let Some(tree) = tree else {
-        return Facts {
-            syntax_errors: true,
-            ..Facts::default()
-        };
-    };
-    let root = tree.root_node();
-    let mut facts = Facts {
-        syntax_errors: root.has_error(),
-        ..Facts::default()
-    };
-    let mut walker = Walker {
-        src: text.as_bytes(),
-        facts: &mut facts,
-    };
-    walker.items(root, None);
-    facts
+    gather(tree_sitter_rust::LANGUAGE.into(), text, |facts, root| {
+        Walker {
+            src: text.as_bytes(),
+            facts,
+        }
+        .items(root, None);
+    })
 }
 
 struct Walker<'a> {
     src: &'a [u8],
     facts: &'a mut Facts,
+}
+
+impl Walk for Walker<'_> {
+    fn src(&self) -> &[u8] {
+        self.src
+    }
+    fn facts(&mut self) -> &mut Facts {
+        self.facts
+    }
 }
 
 /// Where a `use` path starts: `crate::` (or an outside crate), `self::`, or
@@ -59,31 +52,6 @@ fn split_path(text: &str) -> (u32, Vec<String>) {
 }
 
 impl Walker<'_> {
-    fn text(&self, node: Node<'_>) -> String {
-        node.utf8_text(self.src).unwrap_or_default().to_string()
-    }
-
-    fn name_of(&self, node: Node<'_>) -> Option<String> {
-        let name = node.child_by_field_name("name")?;
-        let text = self.text(name);
-        (!name.is_missing() && !text.is_empty()).then_some(text)
-    }
-
-    fn define(&mut self, node: Node<'_>, name: &str, kind: SymKind, parent: Option<u32>) -> u32 {
-        let qualname = match parent {
-            Some(p) => format!("{}.{name}", self.facts.symbols[p as usize].qualname),
-            None => name.to_string(),
-        };
-        self.facts.symbols.push(Symbol {
-            qualname,
-            kind,
-            line: line_of(node),
-            end_line: node.end_position().row as u32 + 1,
-            parent,
-        });
-        (self.facts.symbols.len() - 1) as u32
-    }
-
     /// The items of a file, module body, impl or trait body.
     fn items(&mut self, node: Node<'_>, scope: Option<u32>) {
         let mut cursor = node.walk();
@@ -517,13 +485,6 @@ impl Walker<'_> {
 mod tests {
     use super::*;
 
-    fn names(f: &Facts) -> Vec<(&str, SymKind)> {
-        f.symbols
-            .iter()
-            .map(|s| (s.qualname.as_str(), s.kind))
-            .collect()
-    }
-
     #[test]
     fn items_nest_and_impls_name_their_methods() {
         let src = r#"use crate::store::{Store, Base as B};
@@ -547,7 +508,7 @@ mod tests {
         let f = extract(src);
         assert!(!f.syntax_errors);
         assert_eq!(
-            names(&f),
+            f.names(),
             vec![
                 ("child", SymKind::Module),
                 ("LIMIT", SymKind::Constant),
@@ -562,24 +523,12 @@ mod tests {
             ]
         );
         assert_eq!(f.symbols[5].parent, Some(2));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "store".into(),
-            level: 0,
-            names: vec!["Store".into(), "Base".into()],
-            line: 1
-        }));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "util".into(),
-            level: 2,
-            names: vec![],
-            line: 2
-        }));
-        assert!(f.refs.contains(&Ref::Import {
-            module: "child".into(),
-            level: 1,
-            names: vec![],
-            line: 3
-        }));
+        assert!(
+            f.refs
+                .contains(&Ref::import("store", 0, &["Store", "Base"], 1))
+        );
+        assert!(f.refs.contains(&Ref::import("util", 2, &[], 2)));
+        assert!(f.refs.contains(&Ref::import("child", 1, &[], 3)));
         assert!(f.refs.contains(&Ref::Inherits {
             from: 2,
             base: "Named".into(),
