@@ -201,3 +201,14 @@ def test_ralph_swap_makes_ralphs_unreplaced_lifecycle_start_ralph_mcp(ws, tmp_pa
     assert "removed" in swap(python, "remove")
     assert not (site / "ralph_mcp_swap.pth").exists() and not (site / "ralph_mcp_swap.py").exists()
     assert "not installed" in swap(python, "status")
+
+
+def test_ralph_swap_refuses_an_interpreter_without_ralph_and_writes_nothing():
+    python = Path(sys.executable)
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    p = subprocess.run([str(BINARY), "ralph-swap", "install", "--python", str(python)], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "has no ralph-workflow installed" in p.stderr and "--python" in p.stderr
+    assert not (site / "ralph_mcp_swap.pth").exists() and not (site / "ralph_mcp_swap.py").exists()
+    missing = subprocess.run([str(BINARY), "ralph-swap", "status"], capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": "/nonexistent"})
+    assert missing.returncode != 0 and "no `ralph` on PATH" in missing.stderr
