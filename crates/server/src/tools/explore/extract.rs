@@ -446,8 +446,9 @@ impl PyWalker<'_> {
             .collect()
     }
 
-    /// The class a method call's receiver is known to be: the enclosing class
-    /// for `self.f()`/`cls.f()`, `C` for `C().f()`.
+    /// What a method call's receiver is known to be: the enclosing class for
+    /// `self.f()`/`cls.f()`, `C` for `C().f()`, and the name itself for
+    /// `name.f()` (a module or a class, when the index knows one by that name).
     fn receiver_class(&self, attribute: Node<'_>, scope: Option<u32>) -> Option<String> {
         let object = attribute.child_by_field_name("object")?;
         match object.kind() {
@@ -467,6 +468,7 @@ impl PyWalker<'_> {
                 .filter(|f| f.kind() == "identifier")
                 .map(|f| self.text(f))
                 .filter(|n| n.starts_with(char::is_uppercase)),
+            "identifier" => Some(self.text(object)),
             _ => None,
         }
     }

@@ -384,6 +384,9 @@ impl Graph {
             }
             // Names this file imports: name → the files or symbols they resolve to.
             let mut imported: HashMap<&str, Vec<u32>> = HashMap::new();
+            // Modules this file names by one identifier (`import store`,
+            // `from pkg import store`), for `store.f(…)`: name → their files.
+            let mut module_alias: HashMap<&str, Vec<&str>> = HashMap::new();
             for r in &facts.refs {
                 match r {
                     Ref::Import {
@@ -408,9 +411,12 @@ impl Graph {
                         } else {
                             module.clone()
                         };
-                        let exact = files.contains_key(&format!("{}.py", full.replace('.', "/")))
-                            || files
-                                .contains_key(&format!("{}/__init__.py", full.replace('.', "/")));
+                        let exact = lang == Some(Lang::Python)
+                            && (files.contains_key(&format!("{}.py", full.replace('.', "/")))
+                                || files.contains_key(&format!(
+                                    "{}/__init__.py",
+                                    full.replace('.', "/")
+                                )));
                         let mut targets: Vec<&str> =
                             modules.get(&full).cloned().unwrap_or_default();
                         // `use mycrate::store`: the first segment names a crate, maybe this one.
@@ -421,6 +427,12 @@ impl Graph {
                             && !matches!(first, "std" | "core" | "alloc")
                         {
                             targets = modules.get(rest).cloned().unwrap_or_default();
+                        }
+                        if names.is_empty() && *level == 0 && !module.contains('.') {
+                            module_alias
+                                .entry(module.as_str())
+                                .or_default()
+                                .extend(targets.iter().copied());
                         }
                         let confidence = if exact && targets.len() == 1 {
                             EXTRACTED
@@ -478,6 +490,10 @@ impl Graph {
                         // `from pkg import module`
                         for name in names {
                             if let Some(sub) = modules.get(&format!("{full}.{name}")) {
+                                module_alias
+                                    .entry(name.as_str())
+                                    .or_default()
+                                    .extend(sub.iter().copied());
                                 for t in sub.iter().take(MAX_CANDIDATES) {
                                     let tf = g.by_id[&format!("file:{t}")];
                                     edges.push(edge(
@@ -560,18 +576,33 @@ impl Graph {
                     let node = &g.nodes[*n as usize];
                     kinds.iter().any(|k| k.name() == node.kind) && Lang::of(&node.path) == lang
                 };
-                // `Type::f(…)`: the definition of `Type.f`, wherever it is.
+                // `Type::f(…)`: the definition of `Type.f`, wherever it is; `module.f(…)`
+                // of an imported module: its top-level `f`.
                 let mut qualified: Vec<u32> = qualifier
                     .and_then(|q| g.by_qualname.get(&format!("{q}.{name}")))
                     .map(|v| v.iter().copied().filter(wanted).collect())
                     .unwrap_or_default();
+                if let Some(modules) = qualifier.and_then(|q| module_alias.get(q)) {
+                    qualified.extend(
+                        modules
+                            .iter()
+                            .filter_map(|m| g.top_level(m, name, files))
+                            .filter(|n| {
+                                let kind = g.nodes[*n as usize].kind;
+                                kind == SymKind::Function.name() || kind == SymKind::Class.name()
+                            }),
+                    );
+                }
                 if qualified.iter().any(|n| g.nodes[*n as usize].path == *path) {
                     qualified.retain(|n| g.nodes[*n as usize].path == *path);
                 }
-                // A `Type::f` whose type the index does not define (`String::new`)
-                // says nothing about the index's `f`s; `module::f` still names an `f`.
-                let foreign_type = qualifier.is_some_and(|q| q.starts_with(char::is_uppercase))
-                    && qualified.is_empty();
+                // A `Type::f` whose type the index does not define (`String::new`), or
+                // `module.f` of an imported module it does not hold (`json.dumps`),
+                // says nothing about the index's `f`s; Rust's `module::f` still names an `f`.
+                let foreign_type = qualified.is_empty()
+                    && qualifier.is_some_and(|q| {
+                        q.starts_with(char::is_uppercase) || module_alias.contains_key(q)
+                    });
                 let local: Vec<u32> = g
                     .by_name
                     .get(name)
@@ -1588,6 +1619,60 @@ mod tests {
     fn relative_links_climbing_out_are_dropped() {
         assert_eq!(normalize("a/../b/c.md").as_deref(), Some("b/c.md"));
         assert_eq!(normalize("../x.md"), None);
+    }
+
+    #[test]
+    fn a_call_through_an_imported_module_reaches_its_function() {
+        let g = graph(&[
+            ("util/__init__.py", ""),
+            (
+                "util/helpers.py",
+                "def clean(x):\n    return x\n\n\ndef get(x):\n    return x\n",
+            ),
+            ("other.py", "def clean(x):\n    return None\n"),
+            (
+                "app.py",
+                "from util import helpers\n\n\ndef run(x):\n    return helpers.clean(x) + helpers.get(x)\n",
+            ),
+            (
+                "tool.py",
+                "import json\n\n\ndef dump(x):\n    return json.clean(x)\n",
+            ),
+        ]);
+        let calls = |from: &str| -> Vec<(String, f64, &str)> {
+            g.edges
+                .iter()
+                .filter(|e| {
+                    g.nodes[e.from as usize].id == from && e.relation == Relation::CallsSyntax
+                })
+                .map(|e| (g.nodes[e.to as usize].id.clone(), e.confidence, e.reason))
+                .collect()
+        };
+        // The module's own `clean`, not other.py's; even `get` (a name too common
+        // to follow on an unknown receiver) is followed through the module.
+        assert_eq!(
+            calls("sym:app.py#run"),
+            vec![
+                (
+                    "sym:util/helpers.py#clean".to_string(),
+                    INFERRED,
+                    "qualified name"
+                ),
+                (
+                    "sym:util/helpers.py#get".to_string(),
+                    INFERRED,
+                    "qualified name"
+                ),
+            ]
+        );
+        // A module the index does not hold says nothing about the index's `clean`s.
+        assert!(
+            calls("sym:tool.py#dump")
+                .iter()
+                .all(|(to, c, _)| *c < INFERRED || !to.ends_with("#clean")),
+            "{:?}",
+            calls("sym:tool.py#dump")
+        );
     }
 
     #[test]
