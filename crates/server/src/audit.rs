@@ -380,5 +380,8 @@ mod tests {
         assert_eq!(line["duration_ms"], 1.5);
         assert_eq!(line["args_sha256"].as_str().unwrap().len(), 64);
         assert!(rotated.len() as u64 <= 2000 + 300);
+        // The writer must be gone before the directory is removed: a rotation
+        // racing the removal would leave the directory behind.
+        audit.flush_and_stop();
     }
 }
