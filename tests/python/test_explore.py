@@ -272,3 +272,24 @@ def test_a_rust_crate_is_indexed_with_its_modules_impls_and_tests(tmp_path):
         assert set(ids(imports["nodes"])) == {"file:src/store.rs", "file:src/api.rs"}
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json at all",
+        # Well formed, but its indices point nowhere: a graph built from it would index out of range.
+        json.dumps({"version": 2, "generation": 7, "indexed_at": 0.0, "files": {"a.py": {"size": 1, "mtime_ns": 1, "lang": "python", "facts": {
+            "symbols": [{"qualname": "f", "kind": "function", "line": 1, "end_line": 1, "parent": 5}],
+            "refs": [{"Call": {"from": 99, "callee": "g", "line": 1}}], "syntax_errors": False}}}}),
+    ],
+)
+def test_a_forged_index_file_is_rebuilt_not_trusted(project, content):
+    index = project.workspace / ".agent" / "ralph-explore" / "ralph-mcp-index.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(content)
+    status = j(call(project, "ralph_index_status"))
+    assert status["index_exists"] is False and status["generation"] == 0
+    answer = j(call(project, "ralph_graph", {"query_type": "tests", "target": "pkg/store.py"}))
+    assert answer["index_generation"] == 1 and answer["suggested_tests"]
+    assert json.loads(index.read_text())["generation"] == 1

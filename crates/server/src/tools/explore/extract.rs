@@ -188,6 +188,25 @@ impl Ref {
     }
 }
 
+impl Facts {
+    /// Every index the facts hold points where it may: a symbol's parent comes
+    /// before it, a call or a base names one of the file's symbols. Facts read
+    /// back from the index file are checked with this before the graph uses them.
+    pub fn is_consistent(&self) -> bool {
+        let n = self.symbols.len();
+        self.symbols
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.parent.is_none_or(|p| (p as usize) < i))
+            && self.refs.iter().all(|r| match r {
+                Ref::Call { from: Some(f), .. } | Ref::Inherits { from: f, .. } => {
+                    (*f as usize) < n
+                }
+                _ => true,
+            })
+    }
+}
+
 #[cfg(test)]
 impl Facts {
     /// Each symbol's qualified name and kind (tests compare with them).
@@ -755,6 +774,7 @@ mod tests {
             fn extraction_never_panics_and_its_facts_hold_together(text in sourceish(), which in 0..3u8) {
                 let lang = [Lang::Python, Lang::Markdown, Lang::Rust][usize::from(which)];
                 let facts = extract(lang, &text);
+                prop_assert!(facts.is_consistent());
                 let lines = text.lines().count().max(1) as u32 + 1;
                 for (i, sym) in facts.symbols.iter().enumerate() {
                     prop_assert!(sym.line >= 1 && sym.line <= sym.end_line && sym.end_line <= lines, "{sym:?} in {lines} lines");

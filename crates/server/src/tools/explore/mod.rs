@@ -189,7 +189,13 @@ impl Explore {
         let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) else {
             return;
         };
-        if stored.version != INDEX_VERSION {
+        // A file of another version, or one whose facts do not hold together (it is
+        // in the workspace, where anything may have written it), is not used: the
+        // next job rebuilds the index.
+        if stored.version != INDEX_VERSION
+            || !stored.files.values().all(|r| r.facts.is_consistent())
+        {
+            tracing::warn!("the explore index file is unusable; it will be rebuilt");
             return;
         }
         let facts: BTreeMap<String, Facts> = stored
