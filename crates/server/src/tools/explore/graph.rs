@@ -855,6 +855,7 @@ impl Graph {
         let mut seen: HashSet<u32> = start.iter().copied().collect();
         let mut nodes = Vec::new();
         let mut used = Vec::new();
+        let mut used_set: HashSet<u32> = HashSet::new();
         let mut frontier: Vec<u32> = start.to_vec();
         for _ in 0..depth {
             let mut step: Vec<(u32, u32)> = frontier
@@ -874,7 +875,8 @@ impl Graph {
             });
             let mut next = Vec::new();
             for (e, n) in step {
-                if !used.contains(&e) {
+                // A set beside the list: a walk over a hub meets tens of thousands of edges.
+                if used_set.insert(e) {
                     used.push(e);
                 }
                 if seen.insert(n) {
