@@ -832,8 +832,15 @@ pub fn reindex(ctx: &ToolContext, args: ReindexArgs) -> ToolResult {
         }
     };
     let timeout = budget("ralph_reindex", args.timeout_ms, 60_000)?;
+    // Each scope as a workspace-relative path, however it was written.
+    let mut scope = Vec::with_capacity(args.path_scope.len());
     for p in &args.path_scope {
-        ctx.roots.locate(p)?;
+        let abs = ctx.roots.locate(p)?.abs();
+        let rel = abs.strip_prefix(ctx.roots.workspace()).map_err(|_| ToolError::InvalidArgs {
+            tool: "ralph_reindex".into(),
+            message: format!("field `path_scope`: `{p}` is not inside the workspace, which is what the index covers"),
+        })?;
+        scope.push(rel.to_string_lossy().into_owned());
     }
     let job_id = uuid::Uuid::new_v4().simple().to_string();
     if args.cancel {
@@ -854,7 +861,7 @@ pub fn reindex(ctx: &ToolContext, args: ReindexArgs) -> ToolResult {
         return Ok(json_result(outcome.json(&job_id)));
     }
     let deadline = Instant::now() + timeout;
-    let outcome = ctx.explore.run_job(ctx, mode, &args.path_scope, deadline);
+    let outcome = ctx.explore.run_job(ctx, mode, &scope, deadline);
     let mut reply = outcome.json(&job_id);
     if outcome.status == "unchanged" {
         reply["job_status"] = json!("succeeded");
