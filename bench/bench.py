@@ -60,6 +60,10 @@ def n(full: int, quick: int) -> int:
     return quick if QUICK else full
 
 
+# Rounds the load step's time is split into (see load_and_rss).
+LOAD_ROUNDS = n(4, 1)
+
+
 def stats(ms: list[float]) -> str:
     s = sorted(ms)
     p99 = s[min(len(s) - 1, round((len(s) - 1) * 0.99))]
@@ -342,6 +346,18 @@ def wrk(url: str, body: dict, headers: dict, expect: str, conns: int, seconds: i
     return json.loads(line[5:])
 
 
+def merge_wrk(rounds: list[dict]) -> dict:
+    """One figure from several wrk rounds: requests and time summed (so req/s is the
+    rounds' total), errors summed, the median of the rounds' medians, the largest
+    p99, the smallest min and the largest max."""
+    return {"requests": sum(r["requests"] for r in rounds),
+            "duration_us": sum(r["duration_us"] for r in rounds),
+            "bad": sum(r["bad"] for r in rounds), "errors": sum(r["errors"] for r in rounds),
+            "p50_us": statistics.median(r["p50_us"] for r in rounds),
+            "p99_us": max(r["p99_us"] for r in rounds),
+            "min_us": min(r["min_us"] for r in rounds), "max_us": max(r["max_us"] for r in rounds)}
+
+
 def fmt_wrk(r: dict) -> str:
     rps = r["requests"] / (r["duration_us"] / 1e6)
     ok = "all replies checked ok" if r["bad"] == 0 and r["errors"] == 0 else f"{r['bad']} bad, {r['errors']} errors"
@@ -384,12 +400,16 @@ def load_and_rss() -> None:
             for what, body, expect in (("tools/call read_file (4 KiB)", read_body, MARKER),
                                        ("tools/list", list_body, '"read_file"')):
                 for conns in (1, 8):
-                    res = {}
-                    for k, (_, url) in servers.items():
-                        hk = handshake(url)
-                        res[k] = wrk(url, body, hk, expect, conns, seconds)
+                    # In rounds, each server and the floor in turn, so a change in the
+                    # machine's speed during the step reaches all of them alike.
+                    targets = {k: (url, handshake(url), expect) for k, (_, url) in servers.items()}
                     if what.startswith("tools/call"):
-                        res["floor"] = wrk(furl, body, {}, MARKER, conns, seconds)
+                        targets["floor"] = (furl, {}, MARKER)
+                    runs: dict[str, list[dict]] = {k: [] for k in targets}
+                    for _ in range(LOAD_ROUNDS):
+                        for k, (url, hk, exp) in targets.items():
+                            runs[k].append(wrk(url, body, hk, exp, conns, seconds // LOAD_ROUNDS))
+                    res = {k: merge_wrk(v) for k, v in runs.items()}
                     ours_rps = res["ours"]["requests"] / res["ours"]["duration_us"]
                     key = ("read" if what.startswith("tools/call") else "list") + str(conns)
                     figures[f"{key}_rps"] = ours_rps * 1e6
@@ -438,9 +458,11 @@ def load_and_rss() -> None:
     finally:
         for p, _ in servers.values():
             stop(p)
-    commands.append(f"load: `wrk -t min(c,2) -c {{1,8}} -d {seconds}s -s bench/check.lua URL`; check.lua POSTs one "
-                    "JSON-RPC message on keep-alive connections and counts every reply that is not 200 or lacks the "
-                    "expected text; floor: `bench/floor` (hyper, fixed reply of the same bytes)")
+    commands.append(f"load: `wrk -t min(c,2) -c {{1,8}} -d {seconds // LOAD_ROUNDS}s -s bench/check.lua URL` "
+                    f"{LOAD_ROUNDS} time(s) per figure, ralph-mcp, Python and the floor taking turns round by round "
+                    "(req/s from the rounds' totals; latency: the median of the rounds' medians, the largest p99); "
+                    "check.lua POSTs one JSON-RPC message on keep-alive connections and counts every reply that is "
+                    "not 200 or lacks the expected text; floor: `bench/floor` (hyper, fixed reply of the same bytes)")
 
 
 def healthy_probe() -> None:

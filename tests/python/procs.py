@@ -40,7 +40,7 @@ def serve_pids(ws: Path) -> list[int]:
 def serving_pid(ws: Path) -> int | None:
     """The `serve` process that is serving this workspace, not the warm standby
     `run` keeps beside it: the live one named by `.agent/tmp/mcp-activity.json`,
-    which a server writes once it starts accepting."""
+    which a server writes shortly (0.1 s) after it starts accepting."""
     try:
         pid = json.loads((ws / ".agent" / "tmp" / "mcp-activity.json").read_text())["pid"]
     except (OSError, ValueError, KeyError):

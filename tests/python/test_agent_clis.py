@@ -65,7 +65,7 @@ def killer(ws: Path, killed: list[int]):
     """The model's pause between its two calls: kill -9 the server, wait for the next one."""
 
     def between(_k: int) -> None:
-        pid = serving_pid(ws)
+        pid = wait_for(lambda: serving_pid(ws), 5)
         assert pid, f"no serving server among {serve_pids(ws)}"
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)

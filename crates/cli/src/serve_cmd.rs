@@ -210,6 +210,14 @@ fn watch_owner() -> Result<()> {
 
 /// Runs `serve` to completion.
 pub fn run(args: ServeArgs) -> Result<()> {
+    // Built first: its worker threads start on the other cores while this one
+    // builds the server, instead of after it (a cold start's critical path).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     watch_owner()?;
     let (mut session, standalone) = match Session::from_env_with(|k| std::env::var(k).ok())? {
         Some(s) => (s, false),
@@ -294,12 +302,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         },
     );
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{banner}\n").as_bytes());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let result = rt.block_on(server.run(handover));
     // A tool call still stuck in a blocking syscall must not hold the exit: the
     // drain ceiling has passed, so the process ends now.

@@ -102,6 +102,9 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The largest `mcp.toml` read.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 impl McpConfig {
     /// Where the file lives for `workspace`.
     pub fn path_in(workspace: &Path) -> PathBuf {
@@ -110,21 +113,24 @@ impl McpConfig {
             .join(ralph_mcp_session::names::agent_paths::CONFIG_FILE)
     }
 
-    /// Reads the workspace's file; a missing file is the default configuration.
-    pub fn load(workspace: &Path) -> Result<Self, ConfigError> {
-        let path = Self::path_in(workspace);
-        let read = crate::confine::AgentDir::new(workspace)
-            .and_then(|agent| {
-                agent.read(
-                    "",
-                    ralph_mcp_session::names::agent_paths::CONFIG_FILE,
-                    4 * 1024 * 1024,
-                )
-            })
+    /// Reads the workspace's file through `agent`; a missing file is the default
+    /// configuration. Also returns the text read (`None` for a missing file), so a
+    /// watcher can tell later edits from what was applied.
+    pub fn load(agent: &crate::confine::AgentDir) -> Result<(Self, Option<String>), ConfigError> {
+        let path = Self::path_in(agent.workspace());
+        let read = agent
+            .read(
+                "",
+                ralph_mcp_session::names::agent_paths::CONFIG_FILE,
+                MAX_FILE_BYTES,
+            )
             .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other));
         match read {
-            Ok(text) => Self::parse(&text).map_err(|message| ConfigError { path, message }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Ok(text) => match Self::parse(&text) {
+                Ok(config) => Ok((config, Some(text))),
+                Err(message) => Err(ConfigError { path, message }),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Self::default(), None)),
             Err(e) => Err(ConfigError {
                 path,
                 message: format!("cannot read: {e}"),

@@ -1,19 +1,45 @@
 //! Writing a JSON string fast. Tool results are mostly file text; serde_json
 //! escapes it one byte at a time (about 6% of the server's CPU for 4 KiB reads).
-//! Here eight bytes are tested at once and copied in one go when none needs
-//! escaping, which is almost always; the output is byte for byte serde_json's.
+//! Here eight bytes are tested at once; a word with nothing to escape is copied
+//! in one go, and in one that has something the first such byte is found from
+//! the word's mask, never by stepping byte by byte. The output is byte for byte
+//! serde_json's.
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// True when any byte of `w` is below 0x20, or is `"` or `\`.
+/// The bytes of `w` (little-endian) that are below 0x20, `"` or `\`, each marked
+/// by its high bit. The lowest mark is always exact (a borrow can only add marks
+/// above a real one), which is all the caller uses.
 #[inline]
-fn needs_escape(w: u64) -> bool {
+fn escape_marks(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
-        != 0
+    below_space
+        | zero_bytes(w ^ (ONES * u64::from(b'"')))
+        | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+}
+
+/// The index of the first byte at or after `i` that must be escaped, or `len`.
+#[inline]
+fn next_escape(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let marks = escape_marks(u64::from_le_bytes(word));
+        if marks != 0 {
+            return i + (marks.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Appends `s` to `out` as a JSON string literal, quotes included, escaped as
@@ -23,35 +49,19 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if i + 8 <= bytes.len() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[i..i + 8]);
-            if !needs_escape(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0..=0x1f => None,
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
+    loop {
+        let i = next_escape(bytes, start);
         out.extend_from_slice(&bytes[start..i]);
-        match escape {
-            Some(e) => out.extend_from_slice(e),
-            None => out.extend_from_slice(&[
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -60,10 +70,8 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
                 HEX[usize::from(b & 0xf)],
             ]),
         }
-        i += 1;
-        start = i;
+        start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 

@@ -39,6 +39,8 @@ pub enum ServeError {
 pub struct Server {
     state: Arc<AppState>,
     listener: StdListener,
+    /// The text of `.agent/mcp.toml` the configuration was built from.
+    config_text: Option<String>,
 }
 
 /// What a server serves, for the start-up banner.
@@ -76,23 +78,19 @@ impl Server {
         let roots = AllowedRoots::new(workspace, session.payload.allowed_roots.as_deref())
             .map_err(workspace_err)?;
         let session_id = session.payload.session_id.clone();
-        let workspace_root = roots.workspace().to_path_buf();
-        let config_file = crate::config::McpConfig::load(workspace)?;
-        let ctx = Arc::new(
-            ToolContext::new(Arc::new(session), roots)
-                .map_err(workspace_err)?
-                .with_config(&config_file),
-        );
+        let ctx = ToolContext::new(Arc::new(session), roots).map_err(workspace_err)?;
+        let (config_file, config_text) = crate::config::McpConfig::load(&ctx.agent)?;
+        let ctx = Arc::new(ctx.with_config(&config_file));
         warn_about_the_sandbox(&ctx);
         let env = std::env::var(crate::upstream::config::UPSTREAM_CONFIG_ENV).ok();
         let specs = Upstreams::from_config(&config_file, env.as_deref()).map_err(|message| {
             crate::config::ConfigError {
-                path: crate::config::McpConfig::path_in(workspace),
+                path: crate::config::McpConfig::path_in(ctx.roots.workspace()),
                 message,
             }
         })?;
-        let log_dir =
-            Arc::new(crate::confine::AgentDir::new(ctx.roots.workspace()).map_err(workspace_err)?);
+        let agent = ctx.agent.clone();
+        let log_dir = Arc::new(agent.clone());
         let catalog = crate::ralph::catalog::from_env(
             std::env::var(crate::ralph::catalog::CATALOG_ENV)
                 .ok()
@@ -114,14 +112,14 @@ impl Server {
         state.activity_relay = relay;
         state.traces_endpoint =
             crate::telemetry::endpoint(config_file.audit.otlp_endpoint.as_deref());
-        state.audit = crate::audit::Audit::start(
-            crate::confine::AgentDir::new(workspace_root.as_path()).map_err(workspace_err)?,
-            &config_file.audit,
-            &session_id,
-        );
+        state.audit = crate::audit::Audit::start(agent, &config_file.audit, &session_id);
         state.dev_timebox = crate::ralph::wrapup::DevTimebox::from_env(|k| std::env::var(k).ok());
         let state = Arc::new(state);
-        Ok(Self { state, listener })
+        Ok(Self {
+            state,
+            listener,
+            config_text,
+        })
     }
 
     /// What the start-up banner reports.
@@ -192,7 +190,7 @@ impl Server {
         let app = router(self.state.clone());
         let activity = tokio::spawn(write_activity_forever(self.state.clone()));
         let sweep = tokio::spawn(sweep_temp_files_soon(self.state.registry.context().clone()));
-        let watcher = tokio::spawn(watch_config(self.state.clone()));
+        let watcher = tokio::spawn(watch_config(self.state.clone(), self.config_text));
         // Each connection is served by hyper's HTTP/1 server directly (no version
         // sniffing: this server speaks HTTP/1.1 only) and watched for the drain.
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -260,7 +258,14 @@ fn write_activity(state: &AppState) {
     }
 }
 
+/// How long after start the first activity record waits: its atomic replace (a
+/// blocking-pool thread, a temp file, and a rename over the last record, which
+/// makes ext4 start writing the new file back) would otherwise compete with the
+/// first requests for the CPU.
+const FIRST_ACTIVITY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn write_activity_forever(state: Arc<AppState>) {
+    tokio::time::sleep(FIRST_ACTIVITY_DELAY).await;
     let mut seen = u64::MAX;
     loop {
         let now = state.metrics.activity_total();
@@ -329,14 +334,13 @@ const CONFIG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// added ones start, removed ones stop, changed ones restart, and clients hear
 /// `tools/list_changed`. An edit that does not parse or validate changes
 /// nothing; the reason goes to the log and to `/health` until a good edit.
-async fn watch_config(state: Arc<AppState>) {
+async fn watch_config(state: Arc<AppState>, mut last: Option<String>) {
     let ctx = state.registry.context().clone();
     let file = ralph_mcp_session::names::agent_paths::CONFIG_FILE;
-    let read = move || match ctx.agent.read("", file, 4 * 1024 * 1024) {
+    let read = move || match ctx.agent.read("", file, crate::config::MAX_FILE_BYTES) {
         Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
         Err(_) => None,
     };
-    let mut last = read();
     loop {
         tokio::time::sleep(CONFIG_POLL).await;
         let now = read();

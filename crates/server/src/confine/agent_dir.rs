@@ -8,16 +8,18 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{FileType, Mode, OFlags};
 
 use super::ops::write_atomic_at;
 
-/// `<workspace>/.agent`, held as the workspace's directory fd.
-#[derive(Debug)]
+/// `<workspace>/.agent`, held as the workspace's directory fd; clones share
+/// the fd.
+#[derive(Debug, Clone)]
 pub struct AgentDir {
     workspace: PathBuf,
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
 }
 
 /// The error for a `.agent` component that is not a real directory.
@@ -39,7 +41,7 @@ impl AgentDir {
         )?;
         let agent = Self {
             workspace: workspace.to_path_buf(),
-            fd,
+            fd: Arc::new(fd),
         };
         // An existing `.agent` (made by Ralph, or an older ralph-mcp) gets the
         // `.gitignore` too, so `git status` stays clean.
@@ -47,6 +49,11 @@ impl AgentDir {
             let _ = write_atomic_at(dir.as_fd(), OsStr::new(".gitignore"), b"*\n", true, None);
         }
         Ok(agent)
+    }
+
+    /// The workspace this `.agent` belongs to (its canonical path).
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
     }
 
     /// The absolute path of `.agent/<sub>` (for messages and hand-offs).
@@ -60,7 +67,7 @@ impl AgentDir {
     /// component without following links; with `create`, missing ones are made.
     pub fn dir(&self, sub: &str, create: bool) -> io::Result<OwnedFd> {
         let mut cur = rustix::fs::openat(
-            &self.fd,
+            &*self.fd,
             ".",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),

@@ -88,7 +88,7 @@ impl ToolContext {
             session.payload.capability_profile.as_ref(),
         );
         let agent = AgentDir::new(roots.workspace())?;
-        let media = crate::media_store::MediaStore::new(AgentDir::new(roots.workspace())?);
+        let media = crate::media_store::MediaStore::new(agent.clone());
         Ok(Self {
             session,
             roots,
