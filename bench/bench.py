@@ -60,6 +60,10 @@ def n(full: int, quick: int) -> int:
     return quick if QUICK else full
 
 
+# Starts run and not counted before each cold-start series (as `hyperfine --warmup`):
+# a cold start is a new process, not a binary the page cache has lost.
+WARMUP = 3
+
 # Rounds the load step's time is split into (see load_and_rss).
 LOAD_ROUNDS = n(4, 1)
 
@@ -184,12 +188,14 @@ def cold_start() -> None:
         """Spawned on a port; the client retries every millisecond until it is served."""
         ms = []
         ws = make_workspace(f"cold-polled-{spawn.__name__}")
-        for _ in range(count):
+        for i in range(WARMUP + count):
             port = free_port()
             t0 = time.perf_counter()
             p = spawn(ws, port, guard=False)
-            ms.append((wait_ready(f"http://127.0.0.1:{port}/mcp") - t0) * 1000)
+            took = (wait_ready(f"http://127.0.0.1:{port}/mcp") - t0) * 1000
             stop(p)
+            if i >= WARMUP:
+                ms.append(took)
         return ms
 
     def handed(spawn, count):
@@ -198,7 +204,7 @@ def cold_start() -> None:
         figure has no polling period in it."""
         ms = []
         ws = make_workspace(f"cold-handed-{spawn.__name__}")
-        for _ in range(count):
+        for i in range(WARMUP + count):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sock.listen(128)
@@ -208,18 +214,20 @@ def cold_start() -> None:
             done: list[float] = []
             if not ready(f"http://127.0.0.1:{port}/mcp", timeout=30.0, timing=done):
                 raise RuntimeError(f"{spawn.__name__} was not ready on an inherited socket")
-            ms.append((done[0] - t0) * 1000)
             stop(p)
             sock.close()
+            if i >= WARMUP:
+                ms.append((done[0] - t0) * 1000)
         return ms
 
     ours = handed(spawn_ours, n(30, 5))
     ours_polled = polled(spawn_ours, n(30, 5))
     floor = []
-    for _ in range(n(100, 10)):
+    for i in range(WARMUP + n(100, 10)):
         t0 = time.perf_counter()
         subprocess.run(["/bin/true"], check=True)
-        floor.append((time.perf_counter() - t0) * 1000)
+        if i >= WARMUP:
+            floor.append((time.perf_counter() - t0) * 1000)
     figures["cold_ms"] = statistics.median(ours)
     comp = [f"floor, fork+exec `/bin/true`: {stats(floor)}",
             f"ralph-mcp on a port, polled every 1 ms: {stats(ours_polled)}"]
@@ -230,7 +238,8 @@ def cold_start() -> None:
         rat.append(ratio(statistics.median(ours), statistics.median(py)) + " than Python")
     rows.append(("Cold start: spawn → initialize + tools/list ok (inherited listening socket)", stats(ours),
                  "<br>".join(comp), "; ".join(rat)))
-    commands.append("cold start: bind a listening socket, spawn `ralph-mcp serve` with it inherited "
+    commands.append(f"cold start (each series after {WARMUP} starts not counted, as `hyperfine --warmup`): "
+                    "bind a listening socket, spawn `ralph-mcp serve` with it inherited "
                     "(`RALPH_MCP_INHERITED_FD`, as Ralph does; `ralph-mcp run` hands its socket the same way), "
                     "then at once initialize, initialized and tools/list on one keep-alive connection (a lean "
                     "socket client; the connection waits in the backlog until the server accepts), timed to the "

@@ -108,19 +108,32 @@ struct Entry {
 }
 
 impl Entry {
+    /// Appends the record's line: one JSON object, members in name order, written
+    /// straight into `out` (no JSON tree per record; the writer formats every call).
     fn write_line(&self, session: &str, out: &mut Vec<u8>) {
+        use crate::json_text::push_json_str;
         let at: chrono::DateTime<chrono::Utc> = self.at.into();
-        let line = serde_json::json!({
-            "ts": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "session": session,
-            "tool": self.tool,
-            "args_sha256": hex::encode(self.args),
-            "outcome": self.outcome.as_str(),
-            "duration_ms": (self.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-            "bytes": self.bytes,
-        });
-        let _ = serde_json::to_writer(&mut *out, &line);
-        out.push(b'\n');
+        let mut hex = [0u8; 64];
+        let _ = hex::encode_to_slice(self.args, &mut hex);
+        out.extend_from_slice(br#"{"args_sha256":""#);
+        out.extend_from_slice(&hex);
+        out.extend_from_slice(br#"","bytes":"#);
+        let _ = serde_json::to_writer(&mut *out, &self.bytes);
+        out.extend_from_slice(br#","duration_ms":"#);
+        let ms = (self.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+        let _ = serde_json::to_writer(&mut *out, &ms);
+        out.extend_from_slice(br#","outcome":""#);
+        out.extend_from_slice(self.outcome.as_str().as_bytes());
+        out.extend_from_slice(br#"","session":"#);
+        push_json_str(out, session);
+        out.extend_from_slice(br#","tool":"#);
+        push_json_str(out, &self.tool);
+        out.extend_from_slice(br#","ts":""#);
+        out.extend_from_slice(
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\"}\n");
     }
 }
 
@@ -383,5 +396,66 @@ mod tests {
         // The writer must be gone before the directory is removed: a rotation
         // racing the removal would leave the directory behind.
         audit.flush_and_stop();
+    }
+
+    #[test]
+    fn lines_are_what_serde_json_writes_for_the_record() {
+        let entries = [
+            (
+                "read_file",
+                "s",
+                Outcome::Ok,
+                Duration::from_micros(1500),
+                12,
+            ),
+            (
+                "ralph_custom__x__y",
+                "sess \"q\"\n",
+                Outcome::Error,
+                Duration::ZERO,
+                0,
+            ),
+            (
+                "t",
+                "é",
+                Outcome::Cancelled,
+                Duration::from_secs(3),
+                usize::MAX,
+            ),
+            (
+                "exec",
+                "s",
+                Outcome::Refused,
+                Duration::from_nanos(1_234_567),
+                7,
+            ),
+        ];
+        for (tool, session, outcome, duration, bytes) in entries {
+            let entry = Entry {
+                at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123),
+                tool: tool.into(),
+                args: digest(&serde_json::json!({"path": tool})),
+                outcome,
+                duration,
+                bytes,
+            };
+            let mut ours = Vec::new();
+            entry.write_line(session, &mut ours);
+            let at: chrono::DateTime<chrono::Utc> = entry.at.into();
+            let expected = serde_json::json!({
+                "ts": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "session": session,
+                "tool": tool,
+                "args_sha256": hex::encode(entry.args),
+                "outcome": outcome.as_str(),
+                "duration_ms": (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+                "bytes": bytes,
+            });
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                format!("{expected}\n"),
+                "{tool}"
+            );
+        }
     }
 }
