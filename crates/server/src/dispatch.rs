@@ -283,22 +283,28 @@ fn read_error(id: &str, e: &resources::ReadError, code: ErrorCode) -> Reply {
     .reply(id)
 }
 
-fn metric_method(method: &str) -> &str {
-    match method {
-        "initialize"
-        | "ping"
-        | "tools/list"
-        | "tools/call"
-        | "logging/setLevel"
-        | "resources/list"
-        | "resources/read"
-        | "resources/templates/list"
-        | "server/discover"
-        | "subscriptions/listen"
-        | "notifications/initialized"
-        | "notifications/cancelled" => method,
-        _ => "other",
-    }
+/// The methods counted under their own name; any other is `other`.
+const COUNTED_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "logging/setLevel",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "server/discover",
+    "subscriptions/listen",
+    "notifications/initialized",
+    "notifications/cancelled",
+];
+
+fn metric_method(method: &str) -> &'static str {
+    COUNTED_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 /// Checks `MCP-Protocol-Version` and `Mcp-Session-Id`; `Some` is the refusal to send.

@@ -273,7 +273,10 @@ async fn get_mcp(
     event_stream(events)
 }
 
-async fn post_mcp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_mcp(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    // The request taken whole: a `HeaderMap` extractor would copy every header.
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let limit = state.config.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,

@@ -13,8 +13,8 @@ use prometheus_client::registry::Registry;
 /// Label set for requests by JSON-RPC method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
-    /// The JSON-RPC method, or `invalid`.
-    pub method: String,
+    /// The JSON-RPC method, `other` or `invalid`.
+    pub method: &'static str,
 }
 
 /// Label set for tool calls.
@@ -22,8 +22,8 @@ pub struct MethodLabels {
 pub struct ToolLabels {
     /// Canonical tool name, or `unknown`.
     pub tool: String,
-    /// `ok`, `error` (isError result), `refused` or `unknown`.
-    pub outcome: String,
+    /// `ok`, `error` (isError result), `refused`, `cancelled` or `unknown`.
+    pub outcome: &'static str,
 }
 
 /// Label set for tool latency.
@@ -111,20 +111,16 @@ impl Metrics {
     }
 
     /// Counts one request.
-    pub fn request(&self, method: &str) {
-        self.requests
-            .get_or_create(&MethodLabels {
-                method: method.to_owned(),
-            })
-            .inc();
+    pub fn request(&self, method: &'static str) {
+        self.requests.get_or_create(&MethodLabels { method }).inc();
     }
 
     /// Records a finished tool call and marks activity.
-    pub fn tool_call(&self, tool: &str, outcome: &str, elapsed: Duration) {
+    pub fn tool_call(&self, tool: &str, outcome: &'static str, elapsed: Duration) {
         self.tool_calls
             .get_or_create(&ToolLabels {
                 tool: tool.to_owned(),
-                outcome: outcome.to_owned(),
+                outcome,
             })
             .inc();
         self.tool_latency
