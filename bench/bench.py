@@ -1013,9 +1013,13 @@ PROFILE_NOTE = ("Where `read_file` time goes at 8 connections (perf, release bui
                 "the Host/Origin and bearer checks are one synchronous tower layer; connections go to hyper's HTTP/1 "
                 "server directly; the release build is one codegen unit with fat LTO (about 5% more requests per "
                 "second than thin LTO in four units); mimalloc was tried and dropped (no measurable gain, twice the "
-                "RSS). Server CPU per request: ~30 µs against the floor's ~10–12 µs. The floor answers a fixed buffer "
-                "with no file or JSON work and swings between 65k and 103k req/s from minute to minute, which is why "
-                "the load step runs in rounds with the servers and the floor taking turns.")
+                "RSS). Server CPU per request: ~30 µs against the floor's ~10–12 µs; the longer a worker runs, the more "
+                "often the client it has just woken preempts it (0.42 times per request here, the floor 0.09), each "
+                "a pair of context switches. Running the workers as SCHED_BATCH avoided most of those and served "
+                "~8% more, and was not taken: it would disfavour the server's wakeups, an agent's calls, whenever "
+                "the machine is busy. The floor answers a fixed buffer with no file or JSON work and swings between "
+                "65k and 103k req/s from minute to minute, which is why the load step runs in rounds with the "
+                "servers and the floor taking turns.")
 
 
 START_NOTE = ("Where cold-start time goes (syscall and scheduler trace of a release build, this machine): fork+exec "

@@ -115,6 +115,9 @@ impl Located<'_> {
 pub struct AllowedRoots {
     workspace: PathBuf,
     roots: Vec<Root>,
+    /// The root that is the workspace itself, when no other root lies inside it:
+    /// then a plain relative path (see [`AllowedRoots::locate`]) needs no search.
+    workspace_root: Option<usize>,
 }
 
 impl AllowedRoots {
@@ -132,7 +135,17 @@ impl AllowedRoots {
                 .filter_map(|p| Root::open(p).ok())
                 .collect(),
         };
-        Ok(Self { workspace, roots })
+        let workspace_root = roots.iter().position(|r| r.path == workspace).filter(|_| {
+            workspace.to_str().is_some()
+                && !roots
+                    .iter()
+                    .any(|r| r.path != workspace && r.path.starts_with(&workspace))
+        });
+        Ok(Self {
+            workspace,
+            roots,
+            workspace_root,
+        })
     }
 
     /// The canonical workspace root; relative paths are joined onto it.
@@ -168,6 +181,25 @@ impl AllowedRoots {
         if raw.contains('\0') {
             return Err(PathError::Nul);
         }
+        // The commonest path — relative, every component a name — lies beneath the
+        // workspace root just as the general rule below would place it.
+        if let Some(i) = self.workspace_root
+            && Path::new(raw)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Ok(Located {
+                root: &self.roots[i],
+                // Collected from the components: `a//b/./c/` becomes `a/b/c`, as
+                // lexical normalisation writes it.
+                rel: Path::new(raw).components().collect(),
+            });
+        }
+        self.locate_by_prefix(raw)
+    }
+
+    /// [`Self::locate`]'s general rule, for any non-empty `raw` without NUL.
+    fn locate_by_prefix(&self, raw: &str) -> Result<Located<'_>, PathError> {
         let joined = if Path::new(raw).is_absolute() {
             PathBuf::from(raw)
         } else {
@@ -394,6 +426,33 @@ mod tests {
                 prop_assert!(l.abs().starts_with(&ws));
                 prop_assert!(l.rel.components().all(|c| matches!(c, Component::Normal(_))));
             }
+        }
+
+        #[test]
+        fn the_plain_path_shortcut_places_paths_as_the_general_rule_does(
+            parts in prop::collection::vec(prop::sample::select(vec!["..", ".", "sub", "a.txt", "link-dir", "x", "", "é"]), 1..6),
+            trailing in any::<bool>(),
+            layout in 0..3u8,
+        ) {
+            let (_d, ws, single) = fixture();
+            // The workspace alone; with a root that contains it; with one inside it.
+            let roots = match layout {
+                0 => single,
+                1 => AllowedRoots::new(&ws, Some(&[ws.clone(), ws.parent().unwrap().to_path_buf()])).unwrap(),
+                _ => AllowedRoots::new(&ws, Some(&[ws.clone(), ws.join("sub")])).unwrap(),
+            };
+            prop_assert_eq!(roots.workspace_root.is_some(), layout != 2);
+            let mut raw = parts.join("/");
+            if trailing {
+                raw.push('/');
+            }
+            if raw.is_empty() {
+                return Ok(());
+            }
+            // Compared as strings: `Path` equality would let `a/./b` equal `a/b`.
+            let got = roots.locate(&raw).map(|l| (l.root.path.clone(), l.rel.into_os_string()));
+            let want = roots.locate_by_prefix(&raw).map(|l| (l.root.path.clone(), l.rel.into_os_string()));
+            prop_assert_eq!(got.ok(), want.ok(), "{}", raw);
         }
 
         #[test]
