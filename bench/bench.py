@@ -184,61 +184,67 @@ def stop(p: subprocess.Popen) -> None:
 # --- figures -------------------------------------------------------------------------
 
 def cold_start() -> None:
-    def polled(spawn, count):
-        """Spawned on a port; the client retries every millisecond until it is served."""
-        ms = []
-        ws = make_workspace(f"cold-polled-{spawn.__name__}")
-        for i in range(WARMUP + count):
-            port = free_port()
-            t0 = time.perf_counter()
-            p = spawn(ws, port, guard=False)
-            took = (wait_ready(f"http://127.0.0.1:{port}/mcp") - t0) * 1000
-            stop(p)
-            if i >= WARMUP:
-                ms.append(took)
-        return ms
+    def polled(spawn, ws):
+        """One start on a port; the client retries every millisecond until it is served."""
+        port = free_port()
+        t0 = time.perf_counter()
+        p = spawn(ws, port, guard=False)
+        took = (wait_ready(f"http://127.0.0.1:{port}/mcp") - t0) * 1000
+        stop(p)
+        return took
 
-    def handed(spawn, count):
-        """Spawned with a listening socket it inherits (as `ralph-mcp run` and Ralph start
-        their servers): the client connects at once and waits in the backlog, so the
-        figure has no polling period in it."""
-        ms = []
-        ws = make_workspace(f"cold-handed-{spawn.__name__}")
-        for i in range(WARMUP + count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(128)
-            port = sock.getsockname()[1]
-            t0 = time.perf_counter()
-            p = spawn(ws, port, guard=False, inherit=sock.fileno())
-            done: list[float] = []
-            if not ready(f"http://127.0.0.1:{port}/mcp", timeout=30.0, timing=done):
-                raise RuntimeError(f"{spawn.__name__} was not ready on an inherited socket")
-            stop(p)
-            sock.close()
-            if i >= WARMUP:
-                ms.append((done[0] - t0) * 1000)
-        return ms
+    def handed(spawn, ws):
+        """One start with a listening socket it inherits (as `ralph-mcp run` and Ralph
+        start their servers): the client connects at once and waits in the backlog, so
+        the figure has no polling period in it."""
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        t0 = time.perf_counter()
+        p = spawn(ws, port, guard=False, inherit=sock.fileno())
+        done: list[float] = []
+        if not ready(f"http://127.0.0.1:{port}/mcp", timeout=30.0, timing=done):
+            raise RuntimeError(f"{spawn.__name__} was not ready on an inherited socket")
+        stop(p)
+        sock.close()
+        return (done[0] - t0) * 1000
 
-    ours = handed(spawn_ours, n(30, 5))
-    ours_polled = polled(spawn_ours, n(30, 5))
-    floor = []
-    for i in range(WARMUP + n(100, 10)):
+    def bin_true(_ws):
         t0 = time.perf_counter()
         subprocess.run(["/bin/true"], check=True)
-        if i >= WARMUP:
-            floor.append((time.perf_counter() - t0) * 1000)
+        return (time.perf_counter() - t0) * 1000
+
+    def series(*kinds, count):
+        """`count` samples of each kind after WARMUP uncounted ones, the kinds taking
+        turns, so a change in the machine's speed reaches them alike."""
+        out = [[] for _ in kinds]
+        for i in range(WARMUP + count):
+            for ms, (measure, ws) in zip(out, kinds):
+                took = measure(ws)
+                if i >= WARMUP:
+                    ms.append(took)
+        return out
+
+    ws_handed, ws_polled = make_workspace("cold-handed"), make_workspace("cold-polled")
+    ours, ours_polled, floor = series(
+        (lambda ws: handed(spawn_ours, ws), ws_handed),
+        (lambda ws: polled(spawn_ours, ws), ws_polled),
+        (bin_true, None),
+        count=n(30, 5),
+    )
     figures["cold_ms"] = statistics.median(ours)
     comp = [f"floor, fork+exec `/bin/true`: {stats(floor)}",
             f"ralph-mcp on a port, polled every 1 ms: {stats(ours_polled)}"]
     rat = [f"{statistics.median(ours) / statistics.median(floor):.1f}× the floor"]
     if RALPH_PY:
-        py = handed(spawn_python, n(10, 3))
+        (py,) = series((lambda ws: handed(spawn_python, ws), make_workspace("cold-handed-python")), count=n(10, 3))
         comp.append(f"Python `python -m ralph.mcp.server`, inherited socket: {stats(py)}")
         rat.append(ratio(statistics.median(ours), statistics.median(py)) + " than Python")
     rows.append(("Cold start: spawn → initialize + tools/list ok (inherited listening socket)", stats(ours),
                  "<br>".join(comp), "; ".join(rat)))
-    commands.append(f"cold start (each series after {WARMUP} starts not counted, as `hyperfine --warmup`): "
+    commands.append(f"cold start (after {WARMUP} starts not counted, as `hyperfine --warmup`; the inherited-socket "
+                    "start, the port-polled start and `/bin/true` taking turns): "
                     "bind a listening socket, spawn `ralph-mcp serve` with it inherited "
                     "(`RALPH_MCP_INHERITED_FD`, as Ralph does; `ralph-mcp run` hands its socket the same way), "
                     "then at once initialize, initialized and tools/list on one keep-alive connection (a lean "
@@ -973,29 +979,36 @@ def write_report() -> None:
 
 
 def targets() -> list[tuple[str, str, str, str]]:
-    def row(name, key, goal, ok, fmt):
+    def row(name, key, goal, limit, at_most, fmt, why="", gap_fmt=None):
+        """A target `value <= limit` (`at_most`) or `value >= limit`; a miss says by how
+        much (in `gap_fmt`, else `fmt`) and where the notes explain that figure (`why`)."""
         if key not in figures:
             return (name, goal, "not measured", "—")
         v = figures[key]
-        return (name, goal, fmt(v), "yes" if ok(v) else "**no**")
+        if (v <= limit) if at_most else (v >= limit):
+            return (name, goal, fmt(v), "yes")
+        short = v - limit if at_most else limit - v
+        said = f"**no**: missed by {(gap_fmt or fmt)(short)} ({short / limit:.0%} of the target)"
+        return (name, goal, fmt(v), f"{said}; {why}" if why else said)
 
     fifty = figures.get("many_count") == 50
     return [
-        row("cold start to ready", "cold_ms", "≤ 3 ms median", lambda v: v <= 3, lambda v: f"{v:.2f} ms"),
-        row("crash outage", "outage_ms", "≤ 5 ms median", lambda v: v <= 5, lambda v: f"{v:.2f} ms"),
-        row("healthy probe", "probe_ms", "≤ 1 ms", lambda v: v <= 1, lambda v: f"{v:.2f} ms"),
-        row("`read_file` 4 KiB, 8 connections", "read8_floor_share", "≥ 50% of the hyper floor's req/s",
-            lambda v: v >= 0.5, lambda v: f"{v:.0%}"),
-        row("`read_file` 4 KiB, 1 connection", "read1_p50_ms", "p50 ≤ 0.3 ms", lambda v: v <= 0.3,
-            lambda v: f"{v:.3f} ms"),
-        row("`tools/list`, 1 connection", "list1_rps", "≥ 5,000 req/s", lambda v: v >= 5000, lambda v: f"{v:,.0f} req/s"),
-        row("RSS at ready", "rss_ready_mib", "≤ 12 MiB", lambda v: v <= 12, lambda v: f"{v:.1f} MiB"),
-        row("`grep_files` (worse of common and rare)", "grep_vs_rg", "≤ 1.5× `rg`", lambda v: v <= 1.5,
-            lambda v: f"{v:.2f}× rg"),
-        row("memory per supervised run (supervisor + server + standby, PSS)", "many_per_run_mib", "≤ 10 MiB",
-            lambda v: v <= 10, lambda v: f"{v:.1f} MiB"),
+        row("cold start to ready", "cold_ms", "≤ 3 ms median", 3, True, lambda v: f"{v:.2f} ms",
+            "why: the notes, where cold-start time goes"),
+        row("crash outage", "outage_ms", "≤ 5 ms median", 5, True, lambda v: f"{v:.2f} ms"),
+        row("healthy probe", "probe_ms", "≤ 1 ms", 1, True, lambda v: f"{v:.2f} ms"),
+        row("`read_file` 4 KiB, 8 connections", "read8_floor_share", "≥ 50% of the hyper floor's req/s", 0.5,
+            False, lambda v: f"{v:.0%}", "why: the notes, where `read_file` time goes",
+            gap_fmt=lambda v: f"{v * 100:.0f} points"),
+        row("`read_file` 4 KiB, 1 connection", "read1_p50_ms", "p50 ≤ 0.3 ms", 0.3, True, lambda v: f"{v:.3f} ms"),
+        row("`tools/list`, 1 connection", "list1_rps", "≥ 5,000 req/s", 5000, False, lambda v: f"{v:,.0f} req/s"),
+        row("RSS at ready", "rss_ready_mib", "≤ 12 MiB", 12, True, lambda v: f"{v:.1f} MiB"),
+        row("`grep_files` (worse of common and rare)", "grep_vs_rg", "≤ 1.5× `rg`", 1.5, True,
+            lambda v: f"{v:.2f}× rg", gap_fmt=lambda v: f"{v:.2f}× rg's time"),
+        row("memory per supervised run (supervisor + server + standby, PSS)", "many_per_run_mib", "≤ 10 MiB", 10,
+            True, lambda v: f"{v:.1f} MiB"),
         row("50 servers" if fifty else f"{int(figures.get('many_count', 0))} servers (QUICK)", "many_total_mib",
-            "≤ 500 MiB total (PSS)", lambda v: v <= 500, lambda v: f"{v:.0f} MiB"),
+            "≤ 500 MiB total (PSS)", 500, True, lambda v: f"{v:.0f} MiB"),
     ]
 
 
