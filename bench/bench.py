@@ -1039,7 +1039,7 @@ START_NOTE = ("Where cold-start time goes (syscall and scheduler trace of a rele
               "~0.6 ms (the floor row); the dynamic loader maps the binary and two shared libraries (~0.4 ms), then "
               "applies ~38k relative relocations, copying on write the 184 pages they touch (~0.5–1 ms, the largest "
               "piece: vtables, panic locations and string tables, among them html5ever's HTML entity names with "
-              "all their prefixes, 62 pages, and html_escape's, 17); Rust's own start ~0.1 ms; argument parsing "
+              "all their prefixes, about 60 pages, and html_escape's, 17); Rust's own start ~0.1 ms; argument parsing "
               "~0.2 ms; the runtime, built first so its two worker threads start while the main thread builds "
               "the server (~0.3 ms); accepting to the first reply ~0.25 ms; then the client's three round trips. "
               "What it took to get here: one codegen unit with fat LTO (a 25% smaller binary, 20% less relocated "

@@ -7,25 +7,36 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::future::{AbortHandle, AbortRegistration};
 
-/// The calls running now, by JSON-RPC id (as JSON text).
+/// The calls running now, by JSON-RPC id (as JSON text). Ids are unique per the
+/// protocol, but a client may reuse one while its first call still runs: each
+/// call keeps its own entry, so one finishing never unregisters another, and a
+/// cancellation of the id stops every call running under it.
 #[derive(Debug, Default)]
 pub struct InFlight {
-    calls: Mutex<HashMap<String, AbortHandle>>,
+    calls: Mutex<HashMap<String, Vec<(u64, AbortHandle)>>>,
+    next: AtomicU64,
 }
 
 /// Keeps a call registered until dropped.
 pub struct Registration<'a> {
     owner: &'a InFlight,
     id: String,
+    serial: u64,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        if let Ok(mut calls) = self.owner.calls.lock() {
-            calls.remove(&self.id);
+        if let Ok(mut calls) = self.owner.calls.lock()
+            && let Some(running) = calls.get_mut(&self.id)
+        {
+            running.retain(|(serial, _)| *serial != self.serial);
+            if running.is_empty() {
+                calls.remove(&self.id);
+            }
         }
     }
 }
@@ -34,22 +45,33 @@ impl InFlight {
     /// Registers call `id`; abort the returned registration's future to cancel it.
     pub fn register(&self, id: &str) -> (Registration<'_>, AbortRegistration) {
         let (handle, reg) = AbortHandle::new_pair();
+        let serial = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut calls) = self.calls.lock() {
-            calls.insert(id.to_owned(), handle);
+            calls
+                .entry(id.to_owned())
+                .or_default()
+                .push((serial, handle));
         }
         (
             Registration {
                 owner: self,
                 id: id.to_owned(),
+                serial,
             },
             reg,
         )
     }
 
-    /// Cancels call `id` (JSON text of the request id); false when it is not running.
+    /// Cancels the calls running under `id` (JSON text of the request id); false
+    /// when none is.
     pub fn cancel(&self, id: &str) -> bool {
-        let handle = self.calls.lock().ok().and_then(|mut c| c.remove(id));
-        handle.map(|h| h.abort()).is_some()
+        let running = self.calls.lock().ok().and_then(|mut c| c.remove(id));
+        running.is_some_and(|calls| {
+            for (_, handle) in &calls {
+                handle.abort();
+            }
+            !calls.is_empty()
+        })
     }
 }
 
@@ -67,6 +89,39 @@ mod tests {
         assert!(inflight.cancel("7"));
         assert!(fut.await.is_err());
         assert!(!inflight.cancel("7"));
+    }
+
+    #[tokio::test]
+    async fn a_reused_id_keeps_each_call_registered_until_it_ends() {
+        let inflight = InFlight::default();
+        let (first, reg1) = inflight.register("7");
+        let (_second, reg2) = inflight.register("7");
+        let a = Abortable::new(std::future::pending::<()>(), reg1);
+        let b = Abortable::new(std::future::pending::<()>(), reg2);
+        // The first call ending must not unregister the second.
+        drop(first);
+        drop(a);
+        assert!(inflight.cancel("7"));
+        assert!(b.await.is_err());
+        assert!(!inflight.cancel("7"));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_reused_id_stops_every_call_under_it() {
+        let inflight = InFlight::default();
+        let (_k1, reg1) = inflight.register("\"x\"");
+        let (_k2, reg2) = inflight.register("\"x\"");
+        assert!(inflight.cancel("\"x\""));
+        assert!(
+            Abortable::new(std::future::pending::<()>(), reg1)
+                .await
+                .is_err()
+        );
+        assert!(
+            Abortable::new(std::future::pending::<()>(), reg2)
+                .await
+                .is_err()
+        );
     }
 
     #[test]
